@@ -1,0 +1,7 @@
+//! psn: let Claude Code run your social media. See ARCHITECTURE.md for the map.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod store;

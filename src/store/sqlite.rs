@@ -1,0 +1,42 @@
+//! SQLite: the zero-set-up default, one file in the user's data directory.
+
+use sqlx::Sqlite;
+use sqlx::migrate::Migrator;
+
+use super::dialect::Dialect;
+use super::{Backend, StoreError, StoreResult};
+
+static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+
+#[async_trait::async_trait]
+impl Dialect for Sqlite {
+    const BACKEND: Backend = Backend::Sqlite;
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+
+    async fn applied_migrations(pool: &sqlx::SqlitePool) -> StoreResult<Vec<i64>> {
+        let exists: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(pool)
+        .await
+        .map_err(|e| StoreError::from_sqlx("SQLite", e))?;
+        if exists == 0 {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(pool)
+            .await
+            .map_err(|e| StoreError::from_sqlx("SQLite", e))
+    }
+
+    fn known_migrations() -> Vec<i64> {
+        MIGRATOR.iter().map(|m| m.version).collect()
+    }
+
+    async fn run_migrations(pool: &sqlx::SqlitePool) -> StoreResult<()> {
+        MIGRATOR
+            .run(pool)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))
+    }
+}

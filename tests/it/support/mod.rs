@@ -1,0 +1,3 @@
+//! Shared test support: fresh stores on SQLite and Postgres.
+
+pub mod db;
