@@ -4,9 +4,12 @@ pub mod account;
 pub mod audit;
 pub mod idea;
 pub mod ids;
+pub mod media;
 pub mod platform;
 pub mod post;
+pub mod schedule;
 pub mod status;
+pub mod validate;
 
 pub use account::{Account, AccountStatus, Sealed};
 pub use audit::AuditEntry;
@@ -15,3 +18,4 @@ pub use ids::{AccountId, AttemptId, GroupId, IdError, IdeaId, PostId};
 pub use platform::{Platform, UnknownPlatform};
 pub use post::{Media, MediaKind, NewPost, Post, PostContent, PostPart, content_hash, now};
 pub use status::{PostEvent, PostStatus, TransitionError, transition};
+pub use validate::{Limits, PartMeasure, ValidationReport};
