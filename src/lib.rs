@@ -4,5 +4,6 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod mcp;
 pub mod platforms;
 pub mod store;

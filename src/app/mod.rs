@@ -1,4 +1,15 @@
 //! Use cases: every operation psn offers lives here once. The MCP tools and the CLI
 //! are thin adapters over these functions.
 
+pub mod accounts;
+pub mod commands;
+pub mod ctx;
 pub mod doctor;
+pub mod error;
+pub mod ideas;
+pub mod init;
+pub mod posts;
+pub mod text;
+
+pub use ctx::Ctx;
+pub use error::{AppError, AppResult};

@@ -2,6 +2,11 @@
 //! layer that prints to stdout, and never while `psn serve` speaks MCP there.
 
 mod doctor;
+mod ideas;
+mod init;
+mod pending;
+mod post;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +38,18 @@ pub enum Command {
     Migrate,
     /// Check config, database, migrations and the encryption key; exit 1 on a problem.
     Doctor(DoctorArgs),
+    /// Create, schedule, show, edit, cancel and retry posts.
+    #[command(subcommand)]
+    Post(post::PostCommand),
+    /// List queued posts and posts needing attention.
+    Pending(pending::PendingArgs),
+    /// The idea bank.
+    #[command(subcommand)]
+    Ideas(ideas::IdeasCommand),
+    /// List connected accounts, their health, and how to connect more.
+    Accounts(pending::AccountsArgs),
+    /// Set up a directory for Claude Code: write .mcp.json and install psn's slash commands.
+    Init(init::InitArgs),
 }
 
 #[derive(Debug, Args)]
@@ -83,7 +100,13 @@ pub fn load_settings(cli: &Cli) -> Result<(Settings, Vec<String>), ConfigError> 
 /// Runs one command with loaded settings.
 pub async fn run(cli: Cli, settings: Settings, warnings: Vec<String>) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve(_) | Command::Scheduler(_) => {
+        Command::Serve(args) => serve::run(settings, &args).await,
+        Command::Post(command) => post::run(&settings, command).await,
+        Command::Pending(args) => pending::run(&settings, args).await,
+        Command::Ideas(command) => ideas::run(&settings, command).await,
+        Command::Accounts(args) => pending::run_accounts(&settings, args).await,
+        Command::Init(args) => init::run(&args),
+        Command::Scheduler(_) => {
             anyhow::bail!("this command arrives with the MCP server and scheduler issues")
         }
         Command::Migrate => {
@@ -106,6 +129,9 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if cause.downcast_ref::<ConfigError>().is_some() {
             return exit::CONFIG;
+        }
+        if let Some(crate::app::AppError::Unavailable(_)) = cause.downcast_ref() {
+            return exit::DATABASE;
         }
         if let Some(store) = cause.downcast_ref::<StoreError>() {
             return match store {
