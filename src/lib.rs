@@ -6,4 +6,6 @@ pub mod config;
 pub mod domain;
 pub mod mcp;
 pub mod platforms;
+pub mod scheduler;
 pub mod store;
+pub mod vault;

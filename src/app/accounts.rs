@@ -66,23 +66,37 @@ impl AccountList {
         let mut s = if self.accounts.is_empty() {
             "No accounts are connected yet.".to_owned()
         } else {
-            format!("{} connected account{}:", self.accounts.len(), if self.accounts.len() == 1 { "" } else { "s" })
+            format!(
+                "{} connected account{}:",
+                self.accounts.len(),
+                if self.accounts.len() == 1 { "" } else { "s" }
+            )
         };
         for a in &self.accounts {
             let health = serde_json::to_value(a.health)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
-            s.push_str(&format!("\n- {} {} {} ({health})", a.id, a.platform, a.handle));
+            s.push_str(&format!(
+                "\n- {} {} {} ({health})",
+                a.id, a.platform, a.handle
+            ));
             if let Some(t) = a.token_expires_at {
-                s.push_str(&format!(", token expires {}", t.format("%Y-%m-%d %H:%M UTC")));
+                s.push_str(&format!(
+                    ", token expires {}",
+                    t.format("%Y-%m-%d %H:%M UTC")
+                ));
             }
             if let Some(fix) = &a.fix {
                 s.push_str(&format!(" — fix: {fix}"));
             }
         }
         if !self.not_connected.is_empty() {
-            let names: Vec<&str> = self.not_connected.iter().map(|m| m.platform.as_str()).collect();
+            let names: Vec<&str> = self
+                .not_connected
+                .iter()
+                .map(|m| m.platform.as_str())
+                .collect();
             s.push_str(&format!(
                 "\nNot connected: {}. The person connects one by running `psn connect <platform>` in a terminal.",
                 names.join(", ")

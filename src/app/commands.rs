@@ -107,7 +107,9 @@ mod tests {
 
     #[test]
     fn frontmatter_parses() {
-        let (fm, body) = split("---\ndescription: Do it\nargument-hint: \"[x]\"\nallowed-tools: a, b\n---\nBody $ARGUMENTS\n");
+        let (fm, body) = split(
+            "---\ndescription: Do it\nargument-hint: \"[x]\"\nallowed-tools: a, b\n---\nBody $ARGUMENTS\n",
+        );
         assert_eq!(fm.description.as_deref(), Some("Do it"));
         assert_eq!(fm.argument_hint.as_deref(), Some("[x]"));
         assert_eq!(fm.allowed_tools, vec!["a", "b"]);

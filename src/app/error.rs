@@ -15,7 +15,10 @@ pub enum AppError {
     },
 
     /// The action is not allowed in the post's current status.
-    #[error("post {id} is {status}, and only {} posts can {action}", list_statuses(allowed))]
+    #[error(
+        "post {id} is {status}, and only {} posts can {action}",
+        list_statuses(allowed)
+    )]
     WrongStatus {
         id: String,
         status: PostStatus,
@@ -132,9 +135,9 @@ impl From<StoreError> for AppError {
             e @ (StoreError::Unavailable { .. }
             | StoreError::SchemaTooNew { .. }
             | StoreError::Migration(_)) => AppError::Unavailable(e.to_string()),
-            e @ (StoreError::Duplicate(_) | StoreError::Corrupt { .. } | StoreError::Database(_)) => {
-                AppError::Internal(e.to_string())
-            }
+            e @ (StoreError::Duplicate(_)
+            | StoreError::Corrupt { .. }
+            | StoreError::Database(_)) => AppError::Internal(e.to_string()),
         }
     }
 }

@@ -111,7 +111,12 @@ fn normalize_tag(tag: &str) -> String {
 /// Saves an idea in the bank.
 pub async fn capture_idea(cx: Ctx<'_>, input: CaptureIdeaInput) -> AppResult<CapturedIdea> {
     let mut errors = Vec::new();
-    errors.extend(problems("the idea text", &input.text, MAX_IDEA_CHARS, false));
+    errors.extend(problems(
+        "the idea text",
+        &input.text,
+        MAX_IDEA_CHARS,
+        false,
+    ));
     if input.tags.len() > MAX_TAGS {
         errors.push(format!(
             "{} tags is more than psn accepts ({MAX_TAGS})",
@@ -156,7 +161,12 @@ pub async fn capture_idea(cx: Ctx<'_>, input: CaptureIdeaInput) -> AppResult<Cap
 }
 
 /// A trimmed optional field; blank means absent.
-fn optional(errors: &mut Vec<String>, field: &str, value: Option<&str>, max: usize) -> Option<String> {
+fn optional(
+    errors: &mut Vec<String>,
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+) -> Option<String> {
     let value = value.map(str::trim).filter(|v| !v.is_empty())?;
     match problems(field, value, max, false) {
         Some(p) => {

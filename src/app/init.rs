@@ -24,7 +24,7 @@ pub enum FileOutcome {
 
 impl fmt::Display for FileOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             FileOutcome::Created => "created",
             FileOutcome::Unchanged => "unchanged",
             FileOutcome::Updated => "updated",
@@ -144,13 +144,25 @@ mod tests {
         let path = dir.path().join(".mcp.json");
         std::fs::write(&path, r#"{"mcpServers":{"other":{"command":"x"}}}"#).unwrap();
         let entry = server_entry(Path::new("/usr/bin/psn"));
-        assert_eq!(write_mcp_json(&path, &entry, false).unwrap(), FileOutcome::Updated);
+        assert_eq!(
+            write_mcp_json(&path, &entry, false).unwrap(),
+            FileOutcome::Updated
+        );
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(doc["mcpServers"]["other"]["command"], "x");
         assert_eq!(doc["mcpServers"]["psn"]["args"][0], "serve");
-        assert_eq!(write_mcp_json(&path, &entry, false).unwrap(), FileOutcome::Unchanged);
+        assert_eq!(
+            write_mcp_json(&path, &entry, false).unwrap(),
+            FileOutcome::Unchanged
+        );
         let other = server_entry(Path::new("/opt/psn"));
-        assert_eq!(write_mcp_json(&path, &other, false).unwrap(), FileOutcome::Kept);
-        assert_eq!(write_mcp_json(&path, &other, true).unwrap(), FileOutcome::Updated);
+        assert_eq!(
+            write_mcp_json(&path, &other, false).unwrap(),
+            FileOutcome::Kept
+        );
+        assert_eq!(
+            write_mcp_json(&path, &other, true).unwrap(),
+            FileOutcome::Updated
+        );
     }
 }

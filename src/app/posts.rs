@@ -18,13 +18,11 @@ use serde::Serialize;
 use super::ctx::Ctx;
 use super::error::{AppError, AppResult};
 use super::text::preview;
-use crate::domain::{
-    AccountId, GroupId, Platform, Post, PostEvent, PostId, PostStatus,
-};
+use crate::domain::{AccountId, GroupId, Platform, Post, PostEvent, PostId, PostStatus};
 use crate::store::{PageRequest, PostFilter, StoreError};
 
 pub use change::{
-    CancelPostInput, CancelledPosts, RetryPostInput, RetriedPost, UpdatePostInput, UpdatedPost,
+    CancelPostInput, CancelledPosts, RetriedPost, RetryPostInput, UpdatePostInput, UpdatedPost,
     cancel_post, retry_post, update_post,
 };
 pub use create::{
@@ -89,7 +87,10 @@ impl PostSummary {
         let when = self
             .scheduled_local
             .clone()
-            .or_else(|| self.run_at.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()))
+            .or_else(|| {
+                self.run_at
+                    .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            })
             .unwrap_or_else(|| "unscheduled".into());
         let mut line = format!(
             "{} {} {} {} \"{}\"",
@@ -139,7 +140,9 @@ impl PostRef {
                 .map_err(|e| AppError::invalid(e.to_string()))
         } else {
             PostId::parse(input).map(PostRef::Post).map_err(|e| {
-                AppError::invalid(format!("{e} (or a group id, `grp_` and 12 letters or digits)"))
+                AppError::invalid(format!(
+                    "{e} (or a group id, `grp_` and 12 letters or digits)"
+                ))
             })
         }
     }

@@ -6,8 +6,7 @@ use super::error::{AppError, AppResult};
 /// Checks one text field: not too long, no NUL (Postgres cannot store it), and not
 /// empty unless `allow_empty`.
 pub fn check_text(field: &str, value: &str, max_chars: usize, allow_empty: bool) -> AppResult<()> {
-    problems(field, value, max_chars, allow_empty)
-        .map_or(Ok(()), |p| Err(AppError::invalid(p)))
+    problems(field, value, max_chars, allow_empty).map_or(Ok(()), |p| Err(AppError::invalid(p)))
 }
 
 /// Like [`check_text`], but returns the problem so callers can collect several.
@@ -58,7 +57,9 @@ mod tests {
         let nul = check_text("text", "a\0b", 10, false).unwrap_err();
         assert!(nul.to_string().contains("NUL"), "{nul}");
         let huge = "x".repeat(1 << 20);
-        let msg = check_text("text", &huge, 100, false).unwrap_err().to_string();
+        let msg = check_text("text", &huge, 100, false)
+            .unwrap_err()
+            .to_string();
         assert!(msg.len() < 200, "{msg}");
     }
 

@@ -73,7 +73,9 @@ pub async fn run(settings: &Settings, command: IdeasCommand) -> anyhow::Result<E
                 .as_deref()
                 .map(|s| {
                     IdeaStatus::parse(s.trim()).ok_or_else(|| {
-                        AppError::invalid(format!("unknown status `{s}`: use new, used or archived"))
+                        AppError::invalid(format!(
+                            "unknown status `{s}`: use new, used or archived"
+                        ))
                     })
                 })
                 .transpose()?;
@@ -88,7 +90,10 @@ pub async fn run(settings: &Settings, command: IdeasCommand) -> anyhow::Result<E
             show(&out, a.json, |o| {
                 o.summary()
                     .replace("call again with cursor", "psn ideas list --cursor")
-                    .replace("Capture one with capture_idea.", "Add one with `psn ideas add`.")
+                    .replace(
+                        "Capture one with capture_idea.",
+                        "Add one with `psn ideas add`.",
+                    )
             });
         }
     }

@@ -6,6 +6,7 @@ mod ideas;
 mod init;
 mod pending;
 mod post;
+mod scheduler;
 mod serve;
 
 use std::path::PathBuf;
@@ -106,9 +107,7 @@ pub async fn run(cli: Cli, settings: Settings, warnings: Vec<String>) -> anyhow:
         Command::Ideas(command) => ideas::run(&settings, command).await,
         Command::Accounts(args) => pending::run_accounts(&settings, args).await,
         Command::Init(args) => init::run(&args),
-        Command::Scheduler(_) => {
-            anyhow::bail!("this command arrives with the MCP server and scheduler issues")
-        }
+        Command::Scheduler(args) => scheduler::run(&settings, &args).await,
         Command::Migrate => {
             let store = crate::store::open(&settings).await?;
             let status = store.migration_status().await?;

@@ -106,6 +106,10 @@ pub struct UpdateArgs {
 #[derive(Debug, Args)]
 pub struct RetryArgs {
     pub post_id: String,
+    /// Publish again without asking the platform first whether the earlier attempt went
+    /// out (only after you checked the account and the post is not there).
+    #[arg(long)]
+    pub force: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -145,7 +149,8 @@ fn targets(to: &[String]) -> Result<Vec<TargetInput>, AppError> {
                 Some((p, a)) => (p, Some(a.to_owned())),
                 None => (t.as_str(), None),
             };
-            let platform = Platform::parse(platform).map_err(|e| AppError::invalid(e.to_string()))?;
+            let platform =
+                Platform::parse(platform).map_err(|e| AppError::invalid(e.to_string()))?;
             Ok(TargetInput { platform, account })
         })
         .collect()
@@ -224,10 +229,7 @@ pub async fn run(settings: &Settings, command: PostCommand) -> anyhow::Result<Ex
                 println!("{}", created.summary());
                 match scheduled {
                     Some(s) => println!("{}", s.summary()),
-                    None => println!(
-                        "Next: psn post schedule {} <time>",
-                        created.group_id
-                    ),
+                    None => println!("Next: psn post schedule {} <time>", created.group_id),
                 }
             }
         }
@@ -270,7 +272,14 @@ pub async fn run(settings: &Settings, command: PostCommand) -> anyhow::Result<Ex
         }
         PostCommand::Retry(a) => {
             let post_id = parse_id(&a.post_id)?;
-            let out = posts::retry_post(cx, RetryPostInput { post_id }).await?;
+            let out = posts::retry_post(
+                cx,
+                RetryPostInput {
+                    post_id,
+                    force: a.force,
+                },
+            )
+            .await?;
             show(&out, a.json, |o| o.summary());
         }
     }

@@ -6,9 +6,12 @@ use super::ServeArgs;
 use crate::config::Settings;
 
 pub async fn run(settings: Settings, args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    if args.no_scheduler {
-        tracing::debug!("--no-scheduler: this process only answers MCP");
+    let run_scheduler = settings.scheduler.enabled && !args.no_scheduler;
+    if !run_scheduler {
+        tracing::info!(
+            "the scheduler is off in this process: run `psn scheduler` elsewhere to publish"
+        );
     }
-    crate::mcp::serve(settings).await?;
+    crate::mcp::serve(settings, run_scheduler).await?;
     Ok(ExitCode::SUCCESS)
 }

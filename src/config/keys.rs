@@ -154,6 +154,15 @@ pub static KEYS: &[Key] = &[
         },
     },
     Key {
+        name: "scheduler.reconcile_delay_secs",
+        env: "PSN_SCHEDULER_RECONCILE_DELAY_SECS",
+        help: "wait after an unknown outcome before asking the platform whether the post exists",
+        apply: |s, v| {
+            s.scheduler.reconcile_delay = seconds(v, 0, 3600)?;
+            Ok(())
+        },
+    },
+    Key {
         name: "scheduler.shutdown_grace_secs",
         env: "PSN_SCHEDULER_GRACE_SECS",
         help: "how long in-flight publishes may finish on shutdown",

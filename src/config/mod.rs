@@ -72,6 +72,9 @@ pub struct SchedulerSettings {
     pub missed_window: Duration,
     /// The slow fallback poll, in case a wake-up was missed.
     pub fallback_poll: Duration,
+    /// How long after an unknown outcome psn waits before asking the platform, so a
+    /// post the platform shows with a delay is seen.
+    pub reconcile_delay: Duration,
     /// How long in-flight publishes may take to finish on shutdown.
     pub shutdown_grace: Duration,
     /// A name for this instance; defaults to host and pid.
@@ -155,6 +158,7 @@ impl Settings {
                 max_attempts: 5,
                 missed_window: Duration::from_secs(3600),
                 fallback_poll: Duration::from_secs(60),
+                reconcile_delay: Duration::from_secs(30),
                 shutdown_grace: Duration::from_secs(20),
                 instance: None,
             },

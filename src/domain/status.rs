@@ -127,8 +127,9 @@ pub enum PostEvent {
     ReconcileNotFound,
     /// Reconciliation could not ask the platform.
     ReconcileUnknown,
-    /// A person asked to try a failed post again.
-    Retry,
+    /// A person asked to try a failed post again. `reconcile_first` when its last
+    /// attempt may have reached the platform: psn must ask before sending again.
+    Retry { reconcile_first: bool },
 }
 
 impl PostEvent {
@@ -149,7 +150,7 @@ impl PostEvent {
             PostEvent::ReconcileFound => "reconcile_found",
             PostEvent::ReconcileNotFound => "reconcile_not_found",
             PostEvent::ReconcileUnknown => "reconcile_unknown",
-            PostEvent::Retry => "retry",
+            PostEvent::Retry { .. } => "retry",
         }
     }
 }
@@ -179,7 +180,7 @@ fn describe(event: PostEvent) -> &'static str {
         PostEvent::ReconcileFound | PostEvent::ReconcileNotFound | PostEvent::ReconcileUnknown => {
             "be reconciled"
         }
-        PostEvent::Retry => "be retried",
+        PostEvent::Retry { .. } => "be retried",
     }
 }
 
@@ -250,10 +251,33 @@ pub fn transition(from: PostStatus, event: PostEvent) -> Result<PostStatus, Tran
         (S::NeedsReconcile, E::ReconcileFound) => S::Published,
         (S::NeedsReconcile, E::ReconcileNotFound) => S::Scheduled,
         (S::NeedsReconcile, E::ReconcileUnknown) => S::Failed,
-        // A person's retry of a post that failed after a request may have been sent must
-        // reconcile first; the caller decides which by sending the right event.
-        (S::Failed, E::Retry) => S::Scheduled,
-        (S::NeedsReconcile, E::Retry) => S::NeedsReconcile,
+        // A person's retry of a post whose last request may have reached the platform
+        // reconciles first. Retrying a post awaiting reconciliation asks the platform again,
+        // unless the person checked the account and says the post is not there.
+        (
+            S::Failed,
+            E::Retry {
+                reconcile_first: false,
+            },
+        ) => S::Scheduled,
+        (
+            S::Failed,
+            E::Retry {
+                reconcile_first: true,
+            },
+        ) => S::NeedsReconcile,
+        (
+            S::NeedsReconcile,
+            E::Retry {
+                reconcile_first: true,
+            },
+        ) => S::NeedsReconcile,
+        (
+            S::NeedsReconcile,
+            E::Retry {
+                reconcile_first: false,
+            },
+        ) => S::Scheduled,
         _ => return Err(TransitionError { from, event }),
     };
     Ok(to)
@@ -263,7 +287,7 @@ pub fn transition(from: PostStatus, event: PostEvent) -> Result<PostStatus, Tran
 mod tests {
     use super::*;
 
-    const EVENTS: [PostEvent; 21] = [
+    const EVENTS: [PostEvent; 22] = [
         PostEvent::Schedule {
             needs_approval: false,
         },
@@ -292,7 +316,12 @@ mod tests {
         PostEvent::ReconcileFound,
         PostEvent::ReconcileNotFound,
         PostEvent::ReconcileUnknown,
-        PostEvent::Retry,
+        PostEvent::Retry {
+            reconcile_first: false,
+        },
+        PostEvent::Retry {
+            reconcile_first: true,
+        },
         PostEvent::Cancel,
         PostEvent::Claim,
     ];
@@ -321,7 +350,9 @@ mod tests {
             PostEvent::Approve,
             PostEvent::Cancel,
             PostEvent::Unschedule,
-            PostEvent::Retry,
+            PostEvent::Retry {
+                reconcile_first: false,
+            },
         ];
         for event in person_events {
             assert!(
@@ -363,7 +394,21 @@ mod tests {
         );
         assert!(transition(PostStatus::NeedsReconcile, PostEvent::Claim).is_err());
         assert_eq!(
-            transition(PostStatus::NeedsReconcile, PostEvent::Retry),
+            transition(
+                PostStatus::NeedsReconcile,
+                PostEvent::Retry {
+                    reconcile_first: true
+                }
+            ),
+            Ok(PostStatus::NeedsReconcile)
+        );
+        assert_eq!(
+            transition(
+                PostStatus::Failed,
+                PostEvent::Retry {
+                    reconcile_first: true
+                }
+            ),
             Ok(PostStatus::NeedsReconcile)
         );
     }

@@ -54,7 +54,9 @@ pub fn get(request: &GetPromptRequestParams) -> Result<GetPromptResult, ErrorDat
     };
     if argument.chars().count() > MAX_ARGUMENT_CHARS {
         return Err(ErrorData::invalid_params(
-            format!("the `{ARGUMENT}` argument is longer than {MAX_ARGUMENT_CHARS} characters: shorten it"),
+            format!(
+                "the `{ARGUMENT}` argument is longer than {MAX_ARGUMENT_CHARS} characters: shorten it"
+            ),
             None,
         ));
     }

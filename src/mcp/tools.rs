@@ -29,7 +29,10 @@ const ACTOR: &str = "mcp";
 pub struct NoParams {}
 
 /// Builds the tool result for a use case's outcome.
-fn respond<T: Serialize>(result: AppResult<T>, summary: impl FnOnce(&T) -> String) -> CallToolResult {
+fn respond<T: Serialize>(
+    result: AppResult<T>,
+    summary: impl FnOnce(&T) -> String,
+) -> CallToolResult {
     match result {
         Ok(out) => match serde_json::to_value(&out) {
             Ok(value) => {
@@ -38,7 +41,9 @@ fn respond<T: Serialize>(result: AppResult<T>, summary: impl FnOnce(&T) -> Strin
                 r.content = vec![ContentBlock::text(summary(&out)), ContentBlock::text(json)];
                 r
             }
-            Err(e) => failure(&AppError::Internal(format!("cannot encode the result: {e}"))),
+            Err(e) => failure(&AppError::Internal(format!(
+                "cannot encode the result: {e}"
+            ))),
         },
         Err(e) => failure(&e),
     }
@@ -99,13 +104,17 @@ limit, and warnings. The posts are drafts: call schedule_post next.",
         &self,
         Parameters(input): Parameters<CreatePostInput>,
     ) -> Result<CallToolResult, ErrorData> {
-        run!(self, |cx| posts::create_post(cx, input), |o: &CreatedPosts| {
-            format!(
-                "{}\nNext: schedule_post with id {} (or one post id) and a time.",
-                o.summary(),
-                o.group_id
-            )
-        })
+        run!(
+            self,
+            |cx| posts::create_post(cx, input),
+            |o: &CreatedPosts| {
+                format!(
+                    "{}\nNext: schedule_post with id {} (or one post id) and a time.",
+                    o.summary(),
+                    o.group_id
+                )
+            }
+        )
     }
 
     #[tool(
@@ -127,7 +136,11 @@ the post's summary and each part's length against its limit.",
         &self,
         Parameters(input): Parameters<UpdatePostInput>,
     ) -> Result<CallToolResult, ErrorData> {
-        run!(self, |cx| posts::update_post(cx, input), UpdatedPost::summary)
+        run!(
+            self,
+            |cx| posts::update_post(cx, input),
+            UpdatedPost::summary
+        )
     }
 
     #[tool(
@@ -152,7 +165,11 @@ the posts wait for approval. Returns the post ids, the time in UTC and local tim
         &self,
         Parameters(input): Parameters<SchedulePostInput>,
     ) -> Result<CallToolResult, ErrorData> {
-        run!(self, |cx| posts::schedule_post(cx, input), ScheduledPosts::summary)
+        run!(
+            self,
+            |cx| posts::schedule_post(cx, input),
+            ScheduledPosts::summary
+        )
     }
 
     #[tool(
@@ -174,7 +191,11 @@ an already cancelled post changes nothing. Returns each post's new status.",
         &self,
         Parameters(input): Parameters<CancelPostInput>,
     ) -> Result<CallToolResult, ErrorData> {
-        run!(self, |cx| posts::cancel_post(cx, input), CancelledPosts::summary)
+        run!(
+            self,
+            |cx| posts::cancel_post(cx, input),
+            CancelledPosts::summary
+        )
     }
 
     #[tool(
@@ -220,16 +241,22 @@ total count.",
         &self,
         Parameters(input): Parameters<ListPendingInput>,
     ) -> Result<CallToolResult, ErrorData> {
-        run!(self, |cx| posts::list_pending(cx, input), PendingPage::summary)
+        run!(
+            self,
+            |cx| posts::list_pending(cx, input),
+            PendingPage::summary
+        )
     }
 
     #[tool(
         name = "retry_post",
-        description = "Queue a failed post to publish again now, with a fresh set of attempts. Fix \
+        description = "Queue a failed post to publish again, with a fresh allowance of attempts. Fix \
 the cause first (get_post shows last_error: edit the content with update_post, or have the \
-person reconnect the account). A needs-reconcile post is refused: psn is still asking the \
-platform whether it already went out, to never publish twice. Returns the post and the error \
-it had failed with.",
+person reconnect the account). If the last attempt may have reached the platform (no answer came \
+back), psn first asks the platform whether the post exists and publishes only if it does not, so \
+nothing appears twice; the same happens for a needs-reconcile post. Pass force=true only after \
+the person checked the account and the post is not there. Returns the post and the error it had \
+failed with.",
         annotations(
             title = "Retry post",
             read_only_hint = false,
@@ -243,7 +270,11 @@ it had failed with.",
         &self,
         Parameters(input): Parameters<RetryPostInput>,
     ) -> Result<CallToolResult, ErrorData> {
-        run!(self, |cx| posts::retry_post(cx, input), RetriedPost::summary)
+        run!(
+            self,
+            |cx| posts::retry_post(cx, input),
+            RetriedPost::summary
+        )
     }
 
     #[tool(
@@ -286,7 +317,11 @@ about, without drafting a post. Returns the idea with its id.",
         &self,
         Parameters(input): Parameters<CaptureIdeaInput>,
     ) -> Result<CallToolResult, ErrorData> {
-        run!(self, |cx| ideas::capture_idea(cx, input), CapturedIdea::summary)
+        run!(
+            self,
+            |cx| ideas::capture_idea(cx, input),
+            CapturedIdea::summary
+        )
     }
 
     #[tool(

@@ -7,6 +7,8 @@
 //! an adapter calls [`Witness::request_sent`] immediately before the first request that
 //! could create a post (after uploads, which create nothing visible), and stops if it fails.
 
+pub mod registry;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -152,5 +154,114 @@ pub trait PlatformClient: Send + Sync {
     /// The rate-limit state seen on the last response, if the platform reports one.
     fn rate_limit(&self) -> Option<RateLimit> {
         None
+    }
+
+    /// Deletes one post (one part of a thread).
+    async fn delete(
+        &self,
+        creds: &Credentials,
+        platform_post_id: &str,
+    ) -> Result<(), PlatformError> {
+        let _ = (creds, platform_post_id);
+        Err(unsupported(self.platform(), "deleting posts"))
+    }
+
+    /// Metrics for many posts; the adapter batches as the platform requires.
+    async fn metrics(
+        &self,
+        creds: &Credentials,
+        platform_post_ids: &[String],
+    ) -> Result<MetricsBatch, PlatformError> {
+        let _ = (creds, platform_post_ids);
+        Err(unsupported(self.platform(), "metrics"))
+    }
+
+    /// Searches recent posts.
+    async fn search(
+        &self,
+        creds: &Credentials,
+        query: &SearchQuery,
+    ) -> Result<SearchPage, PlatformError> {
+        let _ = (creds, query);
+        Err(unsupported(self.platform(), "search"))
+    }
+}
+
+pub mod bluesky;
+pub mod fake;
+pub mod http;
+pub mod x;
+
+/// Counters for one post, as the platform reports them. `None` = the platform did not say
+/// (not the same as zero).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PostMetrics {
+    pub platform_post_id: String,
+    pub impressions: Option<u64>,
+    pub likes: Option<u64>,
+    pub reposts: Option<u64>,
+    pub replies: Option<u64>,
+    pub quotes: Option<u64>,
+    pub bookmarks: Option<u64>,
+    pub link_clicks: Option<u64>,
+    pub profile_clicks: Option<u64>,
+    /// The platform's own engagement total, where it gives one (X non-public metrics).
+    pub engagements: Option<u64>,
+}
+
+/// Metrics for many posts: some may fail while others succeed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MetricsBatch {
+    pub metrics: Vec<PostMetrics>,
+    /// Posts the platform could not report on (deleted, not visible), with its reason.
+    pub errors: Vec<MetricsFailure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MetricsFailure {
+    pub platform_post_id: String,
+    pub message: String,
+}
+
+/// A search for conversations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    pub query: String,
+    /// At most this many hits (each platform clamps it to what it allows).
+    pub limit: u32,
+    /// Only posts at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Newest first (`true`) or the platform's relevance order.
+    pub latest: bool,
+    /// The cursor from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One post found by a search.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SearchHit {
+    pub platform_post_id: String,
+    pub url: Option<String>,
+    pub text: String,
+    pub author_id: Option<String>,
+    pub author_handle: Option<String>,
+    pub author_followers: Option<u64>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub likes: Option<u64>,
+    pub reposts: Option<u64>,
+    pub replies: Option<u64>,
+    pub quotes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SearchPage {
+    pub hits: Vec<SearchHit>,
+    pub next_cursor: Option<String>,
+}
+
+/// The error for an operation a platform (or psn's adapter for it) does not offer.
+pub fn unsupported(platform: Platform, what: &str) -> PlatformError {
+    PlatformError::Permanent {
+        message: format!("{what} is not supported on {platform}"),
     }
 }

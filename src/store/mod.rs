@@ -11,6 +11,7 @@ mod error;
 mod page;
 mod postgres;
 mod rows;
+mod scheduling;
 mod sql;
 mod sqlite;
 
@@ -27,6 +28,7 @@ use crate::domain::{
 pub use connect::{DatabaseTarget, connect, open};
 pub use error::{StoreError, StoreResult};
 pub use page::{Cursor, Page, PageRequest};
+pub use scheduling::{CronRun, Finish, InstanceBeat, Lease, PublishAttempt, SchedulerStore, Swept};
 
 /// A shared handle to the store.
 pub type DynStore = Arc<dyn Store>;
@@ -100,7 +102,7 @@ pub struct IdeaFilter {
 /// the post as it should become: the store writes only if nobody changed it in between
 /// and the status change is one the status machine allows.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: SchedulerStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// Checks the database answers.

@@ -1,6 +1,8 @@
 //! The one implementation of [`Store`], generic over the database. The SQL here is
 //! written to mean the same on Postgres and SQLite; what cannot be is in [`Dialect`].
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
@@ -8,6 +10,7 @@ use sqlx::{
     AssertSqlSafe, ColumnIndex, Decode, Encode, Executor, FromRow, IntoArguments, Pool,
     QueryBuilder, Type,
 };
+use tokio::sync::Notify;
 
 use super::dialect::Dialect;
 use super::page::{Cursor, Page, PageRequest};
@@ -16,22 +19,47 @@ use super::rows::{
 };
 use super::{Backend, IdeaFilter, MigrationStatus, PostFilter, Store, StoreError, StoreResult};
 use crate::domain::{
-    Account, AccountId, AuditEntry, Idea, Platform, Post, PostContent, PostEvent, PostId, now,
-    transition,
+    Account, AccountId, AuditEntry, Idea, Platform, Post, PostContent, PostEvent, PostId,
+    PostStatus, now, transition,
 };
 
 /// A store on a sqlx pool of any [`Dialect`].
 pub struct SqlStore<DB: Dialect> {
-    pool: Pool<DB>,
+    pub(super) pool: Pool<DB>,
+    /// Woken when a post becomes due-able in this process; on Postgres a LISTEN task
+    /// also forwards other processes' NOTIFYs here.
+    pub(super) wake: Arc<Notify>,
+    pub(super) listener_started: std::sync::Once,
 }
 
 impl<DB: Dialect> SqlStore<DB> {
     pub fn new(pool: Pool<DB>) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            wake: Arc::new(Notify::new()),
+            listener_started: std::sync::Once::new(),
+        }
+    }
+
+    /// Tells schedulers, here and (on Postgres) in other processes, that a post may be due.
+    /// Call inside the transaction that made it so; `wake_local` after the commit.
+    pub(super) async fn notify_in_tx(conn: &mut DB::Connection) -> StoreResult<()>
+    where
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+        DB::Arguments: IntoArguments<DB>,
+    {
+        if let Some(sql) = DB::NOTIFY_SQL {
+            sqlx::query(sql).execute(conn).await.map_err(db_err::<DB>)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn wake_local(&self) {
+        self.wake.notify_one();
     }
 }
 
-fn db_err<DB: Dialect>(e: sqlx::Error) -> StoreError {
+pub(super) fn db_err<DB: Dialect>(e: sqlx::Error) -> StoreError {
     StoreError::from_sqlx(DB::BACKEND.name(), e)
 }
 
@@ -104,6 +132,7 @@ where
     for<'r> IdeaRow: FromRow<'r, DB::Row>,
     for<'r> AuditRow: FromRow<'r, DB::Row>,
     usize: ColumnIndex<DB::Row>,
+    SqlStore<DB>: super::SchedulerStore,
 {
     fn backend(&self) -> Backend {
         DB::BACKEND
@@ -181,7 +210,15 @@ where
             )
             .await?;
         }
-        tx.commit().await.map_err(db_err::<DB>)
+        let due_able = posts.iter().any(|p| p.status == PostStatus::Scheduled);
+        if due_able {
+            Self::notify_in_tx(&mut tx).await?;
+        }
+        tx.commit().await.map_err(db_err::<DB>)?;
+        if due_able {
+            self.wake_local();
+        }
+        Ok(())
     }
 
     async fn get_post(&self, id: &PostId) -> StoreResult<Post> {
@@ -291,7 +328,14 @@ where
             detail["error"] = serde_json::Value::String(err.clone());
         }
         insert_audit::<DB>(&mut tx, actor, event.name(), updated.id.as_str(), detail).await?;
+        let due_able = updated.status == PostStatus::Scheduled;
+        if due_able {
+            Self::notify_in_tx(&mut tx).await?;
+        }
         tx.commit().await.map_err(db_err::<DB>)?;
+        if due_able {
+            self.wake_local();
+        }
         Ok(updated)
     }
 
@@ -491,7 +535,7 @@ where
     }
 }
 
-async fn insert_audit<DB>(
+pub(super) async fn insert_audit<DB>(
     conn: &mut DB::Connection,
     actor: &str,
     action: &str,

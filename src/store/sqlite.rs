@@ -12,6 +12,12 @@ static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 impl Dialect for Sqlite {
     const BACKEND: Backend = Backend::Sqlite;
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    // SQLite has one writer at a time; the claim's UPDATE holds the write lock.
+    const SKIP_LOCKED: &'static str = "";
+    // One process owns a SQLite file's scheduler; the in-process Notify is enough.
+    const NOTIFY_SQL: Option<&'static str> = None;
+
+    fn spawn_listener(_pool: &sqlx::SqlitePool, _wake: std::sync::Arc<tokio::sync::Notify>) {}
 
     async fn applied_migrations(pool: &sqlx::SqlitePool) -> StoreResult<Vec<i64>> {
         let exists: i64 = sqlx::query_scalar(
@@ -27,6 +33,10 @@ impl Dialect for Sqlite {
             .fetch_all(pool)
             .await
             .map_err(|e| StoreError::from_sqlx("SQLite", e))
+    }
+
+    fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
+        result.rows_affected()
     }
 
     fn known_migrations() -> Vec<i64> {

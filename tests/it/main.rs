@@ -3,4 +3,10 @@
 mod support;
 
 mod cli;
+mod cli_posts;
+mod mcp;
+mod mcp_tools;
+mod platforms;
+mod scheduler;
+mod scheduler_many;
 mod store_conformance;

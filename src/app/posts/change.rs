@@ -31,7 +31,7 @@ pub const UNSCHEDULABLE: &[PostStatus] = &[
     PostStatus::Failed,
 ];
 /// Statuses a post can be retried from.
-pub const RETRYABLE: &[PostStatus] = &[PostStatus::Failed];
+pub const RETRYABLE: &[PostStatus] = &[PostStatus::Failed, PostStatus::NeedsReconcile];
 
 /// What `update_post` needs.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -171,8 +171,7 @@ pub async fn cancel_post(cx: Ctx<'_>, input: CancelPostInput) -> AppResult<Cance
         (PostEvent::Cancel, "be cancelled", CANCELLABLE)
     };
     let (already, todo): (Vec<Post>, Vec<Post>) = posts.into_iter().partition(|p| {
-        p.status == PostStatus::Cancelled
-            || (input.keep_draft && p.status == PostStatus::Draft)
+        p.status == PostStatus::Cancelled || (input.keep_draft && p.status == PostStatus::Draft)
     });
     if let Some(bad) = todo.iter().find(|p| !allowed.contains(&p.status)) {
         return Err(match bad.status {
@@ -221,8 +220,13 @@ pub async fn cancel_post(cx: Ctx<'_>, input: CancelPostInput) -> AppResult<Cance
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryPostInput {
-    /// The failed post to try again (`post_…`).
+    /// The failed (or needs-reconcile) post to try again (`post_…`).
     pub post_id: PostId,
+    /// Publish again without first asking the platform whether the earlier attempt went
+    /// out. Only after the person looked at the account and the post is not there:
+    /// otherwise it may appear twice. Default false.
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// The answer of `retry_post`.
@@ -253,38 +257,54 @@ impl RetriedPost {
 /// ask the platform first, or the post could appear twice.
 pub async fn retry_post(cx: Ctx<'_>, input: RetryPostInput) -> AppResult<RetriedPost> {
     let mut previous_error = None;
+    // Whether the last attempt may have reached the platform: then psn asks before sending.
+    let attempts = cx
+        .store
+        .list_attempts(&input.post_id)
+        .await
+        .map_err(|e| AppError::from_post_store(input.post_id.as_str(), e))?;
+    let may_have_gone_out = attempts.last().is_some_and(|a| {
+        a.request_sent_at.is_some()
+            && matches!(
+                a.status.as_str(),
+                "unknown" | "lease_expired" | "lease_lost" | "in_flight"
+            )
+    });
     let saved = write_post(cx, &input.post_id, |current| {
-        match current.status {
-            PostStatus::Failed => {}
-            PostStatus::NeedsReconcile => {
-                return Err(AppError::Reconciling {
-                    id: current.id.to_string(),
-                });
-            }
-            status => {
-                return Err(AppError::WrongStatus {
-                    id: current.id.to_string(),
-                    status,
-                    action: "be retried",
-                    allowed: RETRYABLE,
-                });
-            }
+        if !RETRYABLE.contains(&current.status) {
+            return Err(AppError::WrongStatus {
+                id: current.id.to_string(),
+                status: current.status,
+                action: "be retried",
+                allowed: RETRYABLE,
+            });
         }
+        let reconcile_first = !input.force && (may_have_gone_out || current.status == PostStatus::NeedsReconcile);
+        let event = PostEvent::Retry { reconcile_first };
         let mut next = current
-            .apply(PostEvent::Retry)
+            .apply(event)
             .map_err(|e| AppError::wrong_status(current.id.as_str(), e, "be retried", RETRYABLE))?;
         let at = now();
         previous_error.clone_from(&current.last_error);
-        next.scheduled_at = Some(at);
-        next.run_at = Some(at);
-        if next.schedule_tz.is_none() {
-            next.schedule_tz = Some(cx.settings.timezone.name().to_owned());
-        }
-        next.attempts = 0;
-        next.last_error = None;
         next.locked_by = None;
         next.lease_until = None;
-        Ok((PostEvent::Retry, next))
+        // Attempts are never reset (each has its own row and fences its lease); the post
+        // gets a fresh allowance on top of what it used.
+        next.max_attempts = current.attempts + i64::from(cx.settings.scheduler.max_attempts);
+        if reconcile_first {
+            next.last_error = Some(format!(
+                "retry requested: psn first asks {} whether the earlier attempt went out, and publishes only if it did not",
+                current.platform
+            ));
+        } else {
+            next.scheduled_at = Some(at);
+            next.run_at = Some(at);
+            if next.schedule_tz.is_none() {
+                next.schedule_tz = Some(cx.settings.timezone.name().to_owned());
+            }
+            next.last_error = None;
+        }
+        Ok((event, next))
     })
     .await?;
     Ok(RetriedPost {

@@ -11,8 +11,8 @@ use super::super::text::problems;
 use crate::domain::media;
 use crate::domain::validate::{self, Limits, PartMeasure};
 use crate::domain::{
-    AccountId, GroupId, Media, NewPost, Platform, Post, PostContent, PostId, PostPart,
-    PostStatus, now,
+    AccountId, GroupId, Media, NewPost, Platform, Post, PostContent, PostId, PostPart, PostStatus,
+    now,
 };
 
 /// Most targets one call may name (every platform, a few accounts each).
@@ -142,7 +142,9 @@ pub(crate) fn build_content(parts: &[PartInput]) -> AppResult<PostContent> {
         if let Some(p) = problems(&field, &part.text, MAX_PART_CHARS, true) {
             errors.push(p);
         } else if part.text.trim().is_empty() && part.media.is_empty() {
-            errors.push(format!("part {n} has neither text nor media: write something"));
+            errors.push(format!(
+                "part {n} has neither text nor media: write something"
+            ));
         }
         if part.media.len() > MAX_MEDIA {
             errors.push(format!(
@@ -209,8 +211,7 @@ pub async fn create_post(cx: Ctx<'_>, input: CreatePostInput) -> AppResult<Creat
 
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
-    let mut planned: Vec<(Platform, Option<crate::domain::Account>, Vec<PartMeasure>)> =
-        Vec::new();
+    let mut planned: Vec<(Platform, Option<crate::domain::Account>, Vec<PartMeasure>)> = Vec::new();
     for target in &input.targets {
         let account = match resolve_target(cx, target.platform, target.account.as_deref()).await {
             Ok(a) => a,
@@ -221,8 +222,7 @@ pub async fn create_post(cx: Ctx<'_>, input: CreatePostInput) -> AppResult<Creat
             }
         };
         let same = planned.iter().any(|(p, a, _)| {
-            *p == target.platform
-                && a.as_ref().map(|a| &a.id) == account.as_ref().map(|a| &a.id)
+            *p == target.platform && a.as_ref().map(|a| &a.id) == account.as_ref().map(|a| &a.id)
         });
         if same {
             errors.push(format!(

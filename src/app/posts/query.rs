@@ -8,9 +8,7 @@ use super::super::accounts;
 use super::super::ctx::Ctx;
 use super::super::error::{AppError, AppResult};
 use super::{PostSummary, scheduled_local};
-use crate::domain::{
-    AccountId, GroupId, Platform, Post, PostContent, PostId, PostStatus,
-};
+use crate::domain::{AccountId, GroupId, Platform, Post, PostContent, PostId, PostStatus};
 use crate::store::{Cursor, PageRequest, PostFilter};
 
 /// How many history entries `get_post` returns.
@@ -89,7 +87,10 @@ impl PostDetail {
         let when = self
             .scheduled_local
             .clone()
-            .or_else(|| self.run_at.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()))
+            .or_else(|| {
+                self.run_at
+                    .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            })
             .unwrap_or_else(|| "unscheduled".into());
         let mut s = format!("{} {} {} {when}", self.id, self.platform, self.status);
         s.push_str(&format!(
@@ -130,14 +131,26 @@ impl PostDetail {
 /// What a person or the model can do next with a post in this status.
 pub fn next_step(status: PostStatus) -> &'static str {
     match status {
-        PostStatus::Draft => "schedule it with schedule_post, edit it with update_post, or cancel it",
-        PostStatus::PendingApproval => "an approver must approve it; update_post or cancel_post still work",
-        PostStatus::Scheduled => "nothing: the scheduler publishes it at run_at; update_post, schedule_post (new time) or cancel_post still work",
+        PostStatus::Draft => {
+            "schedule it with schedule_post, edit it with update_post, or cancel it"
+        }
+        PostStatus::PendingApproval => {
+            "an approver must approve it; update_post or cancel_post still work"
+        }
+        PostStatus::Scheduled => {
+            "nothing: the scheduler publishes it at run_at; update_post, schedule_post (new time) or cancel_post still work"
+        }
         PostStatus::Publishing => "wait: the scheduler is publishing it now",
         PostStatus::Published => "nothing: it is live",
-        PostStatus::Failed => "read last_error, fix the cause (content with update_post, account with `psn connect`), then retry_post",
-        PostStatus::NeedsReconcile => "wait: psn is asking the platform whether the post went out before it tries again",
-        PostStatus::Cancelled => "nothing: it was withdrawn; create a new post to use the text again",
+        PostStatus::Failed => {
+            "read last_error, fix the cause (content with update_post, account with `psn connect`), then retry_post"
+        }
+        PostStatus::NeedsReconcile => {
+            "wait: psn is asking the platform whether the post went out before it tries again"
+        }
+        PostStatus::Cancelled => {
+            "nothing: it was withdrawn; create a new post to use the text again"
+        }
     }
 }
 

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::super::accounts::{connect_command, health, AccountHealth};
+use super::super::accounts::{AccountHealth, connect_command, health};
 use super::super::ctx::Ctx;
 use super::super::error::{AppError, AppResult};
 use super::super::text::check_text;
@@ -49,7 +49,7 @@ pub struct ScheduledPosts {
     pub posts: Vec<ScheduledPost>,
     /// The publish time in UTC.
     pub utc: DateTime<Utc>,
-    /// The publish time in the zone it was read in, e.g. `2026-03-01 09:00 CET`.
+    /// The publish time in the zone it was read in, RFC 3339 with that zone's offset.
     pub local: String,
     /// The IANA zone kept with the schedule.
     pub zone: String,

@@ -1,0 +1,180 @@
+//! Databases the benchmarks own: a SQLite file under the work directory, or a Postgres
+//! database created (dropped first) on the admin URL's server and dropped afterwards.
+//! The only SQL here is administration (CREATE/DROP DATABASE); posts go through `Store`.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Serialize;
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+
+use super::Options;
+use crate::config::{Secret, Settings};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Database {
+    Sqlite,
+    Postgres,
+}
+
+impl Database {
+    pub fn name(self) -> &'static str {
+        match self {
+            Database::Sqlite => "SQLite",
+            Database::Postgres => "Postgres",
+        }
+    }
+}
+
+/// The Postgres server the harness may use, if it answered.
+pub struct Postgres {
+    admin_url: String,
+    unavailable: Option<String>,
+}
+
+impl Postgres {
+    /// Connects once to see whether the server is there.
+    pub async fn probe(admin_url: &str) -> Postgres {
+        let unavailable = match admin(admin_url).await {
+            Ok(conn) => {
+                let _ = conn.close().await;
+                None
+            }
+            Err(e) => Some(format!("Postgres at {} is not available ({e:#}); set PSN_BENCH_POSTGRES_URL", host_of(admin_url))),
+        };
+        Postgres { admin_url: admin_url.to_owned(), unavailable }
+    }
+
+    /// No Postgres (for metrics that never use it).
+    pub fn absent() -> Postgres {
+        Postgres { admin_url: String::new(), unavailable: Some("not used by this metric".into()) }
+    }
+
+    /// Why Postgres rows are skipped, if they are.
+    pub fn unavailable(&self) -> Option<&str> {
+        self.unavailable.as_deref()
+    }
+}
+
+/// A database for one benchmark, with the settings that open it.
+pub struct BenchDb {
+    pub db: Database,
+    pub url: String,
+    pub settings: Settings,
+    /// The data directory (SQLite file, HOME and PSN_DATA_DIR of child processes).
+    pub dir: PathBuf,
+    pg: Option<(String, String)>,
+}
+
+impl BenchDb {
+    /// A fresh, empty database named for `label`.
+    pub async fn fresh(opts: &Options, pg: &Postgres, db: Database, label: &str) -> anyhow::Result<BenchDb> {
+        let tag = if opts.smoke { format!("smoke_{label}_{}", std::process::id()) } else { label.to_owned() };
+        let dir = opts.work_dir.join(format!("{}-{tag}", db.name().to_lowercase()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let (url, pg_db) = match db {
+            Database::Sqlite => (format!("sqlite://{}", dir.join("psn.db").display()), None),
+            Database::Postgres => {
+                if let Some(why) = pg.unavailable() {
+                    anyhow::bail!("{why}");
+                }
+                let name = format!("psn_bench_{tag}");
+                let mut conn = admin(&pg.admin_url).await?;
+                drop_database(&mut conn, &name).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.context("create the bench database")?;
+                let _ = conn.close().await;
+                (database_url(&pg.admin_url, &name), Some((pg.admin_url.clone(), name)))
+            }
+        };
+        let mut settings = Settings::defaults(dir.clone());
+        settings.database.url = Some(Secret::new(url.clone()));
+        settings.log = "warn".into();
+        Ok(BenchDb { db, url, settings, dir, pg: pg_db })
+    }
+
+    /// Environment for a child `psn` on this database: nothing from the caller's
+    /// environment leaks in except PATH.
+    pub fn child_env(&self) -> Vec<(String, String)> {
+        let dir = self.dir.display().to_string();
+        vec![
+            ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
+            ("HOME".into(), dir.clone()),
+            ("PSN_DATA_DIR".into(), dir),
+            ("PSN_DATABASE_URL".into(), self.url.clone()),
+            ("PSN_TIMEZONE".into(), "UTC".into()),
+            ("PSN_LOG".into(), "warn".into()),
+        ]
+    }
+
+    /// Postgres: refreshes planner statistics after a bulk load, as autovacuum would
+    /// within a minute or so. SQLite plans from its indexes alone.
+    pub async fn analyze(&self) -> anyhow::Result<()> {
+        if self.pg.is_some() {
+            let mut conn = admin(&self.url).await?;
+            sqlx::query("ANALYZE").execute(&mut conn).await.context("analyze the bench database")?;
+            let _ = conn.close().await;
+        }
+        Ok(())
+    }
+
+    /// Drops the database (Postgres) or deletes the directory (SQLite).
+    pub async fn remove(self) {
+        if let Some((admin_url, name)) = &self.pg
+            && let Ok(mut conn) = admin(admin_url).await
+        {
+            let _ = drop_database(&mut conn, name).await;
+            let _ = conn.close().await;
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn admin(url: &str) -> anyhow::Result<PgConnection> {
+    let opts = PgConnectOptions::from_str(url).context("PSN_BENCH_POSTGRES_URL is not a Postgres URL")?;
+    let conn = tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&opts)).await.context("timed out")??;
+    Ok(conn)
+}
+
+async fn drop_database(conn: &mut PgConnection, name: &str) -> anyhow::Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(conn).await.context("drop the bench database")?;
+    Ok(())
+}
+
+/// `admin_url` with its database replaced by `name` (query parameters kept).
+fn database_url(admin_url: &str, name: &str) -> String {
+    let (base, query) = admin_url.split_once('?').map_or((admin_url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_part = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{host_part}/{name}?{q}"),
+        None => format!("{host_part}/{name}"),
+    }
+}
+
+/// The host and port of a URL, without user or password, for messages.
+fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    rest.split(['/', '?']).next().unwrap_or(rest).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(database_url("postgres://postgres@127.0.0.1:5432/postgres", "b"), "postgres://postgres@127.0.0.1:5432/b");
+        assert_eq!(database_url("postgres://u:p@h/postgres?sslmode=disable", "b"), "postgres://u:p@h/b?sslmode=disable");
+        assert_eq!(database_url("postgres://h:1", "b"), "postgres://h:1/b");
+        assert_eq!(host_of("postgres://u:secret@h:1/db"), "h:1");
+    }
+}

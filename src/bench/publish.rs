@@ -1,0 +1,239 @@
+//! Publishing figures: due → platform call latency, and publishes per second.
+//!
+//! Both run the real scheduler loop, the real X adapter and the vault-backed credential
+//! source against the fake X on 127.0.0.1. On Postgres each scheduler instance has its
+//! own store (its own pool, its own `LISTEN psn_wake`), as a separate `psn scheduler`
+//! process would, so a post scheduled by the harness reaches it only through
+//! `NOTIFY`. On SQLite the scheduler shares the harness's store, as it shares the MCP
+//! server's inside `psn serve`, so a schedule wakes it through the in-process notify.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use chrono::{DateTime, Utc};
+use tokio::task::JoinHandle;
+
+use super::db::{BenchDb, Database, Postgres};
+use super::{Metric, Options, Row, Target, seed, stats};
+use crate::config::PlatformSettings;
+use crate::domain::{AccountId, PostEvent, PostStatus, now};
+use crate::platforms::fake::FakeX;
+use crate::platforms::http;
+use crate::platforms::registry::Registry;
+use crate::platforms::x::XClient;
+use crate::scheduler::{Context, Scheduler, Shutdown, Summary, VaultAccounts, cron};
+use crate::store::{self, DynStore};
+use crate::vault::Vault;
+
+/// Schedulers running in this process until stopped.
+struct Running {
+    stop: Shutdown,
+    handles: Vec<JoinHandle<anyhow::Result<Summary>>>,
+}
+
+impl Running {
+    /// Starts `instances` schedulers publishing to `fake` with default scheduler settings.
+    /// `shared` is used by the first instance on SQLite; every other instance opens its own store.
+    async fn start(bdb: &BenchDb, shared: &DynStore, fake: &FakeX, vault: &Arc<Vault>, instances: usize, label: &str) -> anyhow::Result<Running> {
+        let (stop, rx) = Shutdown::new();
+        let mut handles = Vec::new();
+        for i in 0..instances {
+            let store = match bdb.db {
+                Database::Sqlite if i == 0 => shared.clone(),
+                _ => store::open(&bdb.settings).await?,
+            };
+            let platforms = PlatformSettings { x_base_url: Some(fake.base_url().to_owned()), ..bdb.settings.platforms.clone() };
+            let client = XClient::new(
+                platforms.x_base_url.clone().unwrap_or_default(),
+                None,
+                None,
+                http::build_client(Duration::from_secs(5), Duration::from_secs(30)),
+            );
+            let ctx = Context {
+                accounts: Arc::new(VaultAccounts::new(store.clone(), Some(vault.clone()))),
+                store,
+                platforms: Registry::new().with(Arc::new(client)),
+                settings: bdb.settings.scheduler.clone(),
+                instance: format!("bench-{label}-{i}"),
+            };
+            let scheduler = Scheduler::new(ctx, cron::Registry::default());
+            let rx = rx.clone();
+            handles.push(tokio::spawn(async move { scheduler.run(rx).await }));
+        }
+        // Let each loop take its first turn and (Postgres) start listening.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Ok(Running { stop, handles })
+    }
+
+    async fn stop(self) -> anyhow::Result<usize> {
+        self.stop.trigger();
+        let mut claimed = 0;
+        for h in self.handles {
+            claimed += h.await??.claimed;
+        }
+        Ok(claimed)
+    }
+}
+
+/// Waits until the fake holds `n` posts (or the deadline passes); returns when each text
+/// reached it.
+async fn wait_for_creates(fake: &FakeX, n: usize, limit: Duration) -> anyhow::Result<HashMap<String, DateTime<Utc>>> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if fake.create_requests() as usize >= n {
+            let posts = fake.posts();
+            if posts.len() >= n {
+                return Ok(posts.into_iter().map(|t| (t.text, t.created_at)).collect());
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("only {} of {n} posts reached the fake within {limit:?}", fake.posts().len());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn millis(d: chrono::Duration) -> f64 {
+    d.num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0
+}
+
+/// Schedules posts one at a time, each due the moment it is scheduled, while a
+/// scheduler runs; a post's latency is from its `run_at` (set to the clock reading taken
+/// right before the store call that makes it `scheduled`, as `schedule_post now` does)
+/// to the fake X storing the create request. So it includes the schedule's commit, the
+/// wake-up (NOTIFY or in-process), the claim, the witness commit, opening the sealed
+/// token, and the HTTP request.
+pub async fn latency(opts: &Options, pg: &Postgres) -> anyhow::Result<Vec<Row>> {
+    let m = Metric::Latency;
+    let mut rows = Vec::new();
+    for db in [Database::Sqlite, Database::Postgres] {
+        let how = match db {
+            Database::Sqlite => "SQLite, in-process wake",
+            Database::Postgres => "Postgres, LISTEN/NOTIFY",
+        };
+        let (p50_what, p99_what) = (format!("due → create p50 ({how})"), format!("due → create p99 ({how})"));
+        if !opts.wants(db) {
+            continue;
+        }
+        if let (Database::Postgres, Some(why)) = (db, pg.unavailable()) {
+            rows.push(Row::skipped(m, p50_what, "ms", Target::None, why));
+            rows.push(Row::skipped(m, p99_what, "ms", Target::AtMost(10.0), why));
+            continue;
+        }
+        let samples = opts.size(200, 5);
+        let (p50s, p99s) = latency_runs(opts, pg, db, samples).await?;
+        let note = format!("{samples} posts per run, one every 15 ms");
+        rows.push(Row::new(m, p50_what, "ms", Target::None, p50s, opts.smoke).with_note(note.clone()));
+        rows.push(Row::new(m, p99_what, "ms", Target::AtMost(10.0), p99s, opts.smoke).with_note(note));
+    }
+    Ok(rows)
+}
+
+async fn latency_runs(opts: &Options, pg: &Postgres, db: Database, samples: usize) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+    let bdb = BenchDb::fresh(opts, pg, db, "latency").await?;
+    let store = store::open(&bdb.settings).await?;
+    let fake = FakeX::start().await?;
+    let (vault, _key) = Vault::generate();
+    let vault = Arc::new(vault);
+    let account = seed::connect_fake_x(&store, &fake, &vault).await?;
+    let running = Running::start(&bdb, &store, &fake, &vault, 1, "latency").await?;
+    let result = async {
+        // Warm-up: connections, prepared statements, the HTTP connection.
+        schedule_batch(&store, &account.id, "warm-up", 5, Duration::from_millis(15)).await?;
+        wait_for_creates(&fake, 5, Duration::from_secs(60)).await?;
+        let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
+        for run in 0..opts.runs {
+            let before = fake.posts().len();
+            let sent = schedule_batch(&store, &account.id, &format!("run {run}"), samples, Duration::from_millis(15)).await?;
+            let got = wait_for_creates(&fake, before + samples, Duration::from_secs(120)).await?;
+            let lat: Vec<f64> = sent.iter().map(|(text, at)| got.get(text).map(|c| millis(*c - *at))).collect::<Option<_>>().context("a scheduled post never reached the fake")?;
+            p50s.push(stats::percentile(&lat, 0.50).unwrap_or_default());
+            p99s.push(stats::percentile(&lat, 0.99).unwrap_or_default());
+        }
+        Ok::<_, anyhow::Error>((p50s, p99s))
+    }
+    .await;
+    running.stop().await?;
+    drop(store);
+    bdb.remove().await;
+    result
+}
+
+/// Creates `n` drafts, then schedules each for "now" with a gap between; returns each
+/// text with its run time.
+async fn schedule_batch(store: &DynStore, account: &AccountId, tag: &str, n: usize, gap: Duration) -> anyhow::Result<Vec<(String, DateTime<Utc>)>> {
+    let drafts: Vec<_> = (0..n).map(|i| seed::post(format!("latency {tag} #{i} {}", now().timestamp_micros()), PostStatus::Draft, None, Some(account), now())).collect();
+    store.insert_posts(&drafts, "bench").await?;
+    let event = PostEvent::Schedule { needs_approval: false };
+    let mut sent = Vec::with_capacity(n);
+    for draft in drafts {
+        let mut next = draft.apply(event)?;
+        let at = now();
+        next.scheduled_at = Some(at);
+        next.run_at = Some(at);
+        next.schedule_tz = Some("UTC".into());
+        store.update_post(&draft, &next, event, "bench").await?;
+        sent.push((draft.content.parts[0].text.clone(), at));
+        tokio::time::sleep(gap).await;
+    }
+    Ok(sent)
+}
+
+/// Publishes/s: `n` posts become due at once (one transaction) while 1 or 4 scheduler
+/// instances with default settings wait; the rate is `n` over the time from that commit
+/// to the last create request reaching the fake.
+pub async fn throughput(opts: &Options, pg: &Postgres) -> anyhow::Result<Vec<Row>> {
+    let m = Metric::Throughput;
+    let mut rows = Vec::new();
+    let n = opts.size(5000, 20);
+    for instances in [1usize, 4] {
+        let what = format!("publishes/s, Postgres, {instances} instance{}", if instances == 1 { "" } else { "s" });
+        if !opts.wants(Database::Postgres) {
+            continue;
+        }
+        if let Some(why) = pg.unavailable() {
+            rows.push(Row::skipped(m, what, "/s", Target::AtLeast(1500.0), why));
+            continue;
+        }
+        let bdb = BenchDb::fresh(opts, pg, Database::Postgres, "throughput").await?;
+        let store = store::open(&bdb.settings).await?;
+        let mut rates = Vec::new();
+        for run in 0..opts.runs {
+            rates.push(throughput_run(&bdb, &store, n, instances, run).await?);
+        }
+        let batch = bdb.settings.scheduler.batch_size;
+        drop(store);
+        bdb.remove().await;
+        rows.push(Row::new(m, what, "/s", Target::AtLeast(1500.0), rates, opts.smoke).with_note(format!("{n} posts per run, batch_size {batch}")));
+    }
+    Ok(rows)
+}
+
+async fn throughput_run(bdb: &BenchDb, store: &DynStore, n: usize, instances: usize, run: usize) -> anyhow::Result<f64> {
+    let fake = FakeX::start().await?;
+    let (vault, _key) = Vault::generate();
+    let vault = Arc::new(vault);
+    let account = seed::connect_fake_x(store, &fake, &vault).await?;
+    let running = Running::start(bdb, store, &fake, &vault, instances, &format!("tp{run}")).await?;
+    let at = now();
+    let posts: Vec<_> = (0..n).map(|i| seed::post(format!("throughput run {run} #{i}"), PostStatus::Scheduled, Some(at), Some(&account.id), at)).collect();
+    let result = async {
+        store.insert_posts(&posts, "bench").await?;
+        let committed = now();
+        let got = wait_for_creates(&fake, n, Duration::from_secs(300)).await?;
+        let last = got.values().max().copied().unwrap_or(committed);
+        if fake.create_requests() as usize != n {
+            bail!("{} create requests for {n} posts", fake.create_requests());
+        }
+        Ok(n as f64 / (millis(last - committed) / 1000.0).max(1e-6))
+    }
+    .await;
+    let claimed = running.stop().await?;
+    let rate = result?;
+    if claimed != n {
+        bail!("the schedulers claimed {claimed} posts for {n}");
+    }
+    Ok(rate)
+}

@@ -1,0 +1,97 @@
+//! Building a scheduler from settings, and the two ways it runs: inside `psn serve`
+//! and headless (`psn scheduler`), where SIGTERM/SIGINT stop it gracefully.
+
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use super::{Context, Scheduler, Shutdown, Summary, VaultAccounts, cron, default_instance};
+use crate::config::Settings;
+use crate::platforms::bluesky::BlueskyClient;
+use crate::platforms::registry::Registry;
+use crate::platforms::x::XClient;
+use crate::store::DynStore;
+use crate::vault::Vault;
+
+/// The adapters this build publishes through, configured from settings.
+pub fn platforms(settings: &Settings) -> Registry {
+    Registry::new()
+        .with(Arc::new(XClient::from_settings(&settings.platforms)))
+        .with(Arc::new(BlueskyClient::from_settings(&settings.platforms)))
+}
+
+/// The periodic jobs this build runs.
+pub fn jobs(_settings: &Settings) -> cron::Registry {
+    cron::Registry::default()
+}
+
+/// A scheduler for this process.
+pub fn build(settings: &Settings, store: DynStore) -> Scheduler {
+    let vault = match Vault::from_settings(&settings.vault) {
+        Ok(v) => Some(Arc::new(v)),
+        Err(e) => {
+            warn!("{e}; posts on connected accounts will fail until a key is configured");
+            None
+        }
+    };
+    let ctx = Context {
+        accounts: Arc::new(VaultAccounts::new(store.clone(), vault)),
+        store,
+        platforms: platforms(settings),
+        settings: settings.scheduler.clone(),
+        instance: settings
+            .scheduler
+            .instance
+            .clone()
+            .unwrap_or_else(default_instance),
+    };
+    Scheduler::new(ctx, jobs(settings))
+}
+
+/// Runs the scheduler inside `psn serve`; stop it with the returned [`Shutdown`].
+pub fn spawn_in_process(settings: &Settings, store: DynStore) -> (Shutdown, JoinHandle<()>) {
+    let scheduler = build(settings, store);
+    let (stop, rx) = Shutdown::new();
+    let handle = tokio::spawn(async move {
+        if let Err(e) = scheduler.run(rx).await {
+            warn!(error = %e, "the in-process scheduler stopped");
+        }
+    });
+    (stop, handle)
+}
+
+/// `psn scheduler`: until SIGTERM or SIGINT (or, with `once`, until nothing is due).
+pub async fn run_headless(
+    settings: &Settings,
+    store: DynStore,
+    once: bool,
+) -> anyhow::Result<Summary> {
+    let scheduler = build(settings, store);
+    if once {
+        return scheduler.run_once().await;
+    }
+    let (stop, rx) = Shutdown::new();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        info!("stopping: no new claims; in-flight publishes get the grace period");
+        stop.trigger();
+    });
+    scheduler.run(rx).await
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the scheduler");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
