@@ -512,13 +512,17 @@ impl PlatformClient for BlueskyClient {
     async fn refresh(&self, creds: &Credentials) -> Result<Credentials, PlatformError> {
         let span = tracing::info_span!("bluesky.refresh", handle = %creds.handle);
         async move {
-            let refresh = creds.refresh_token.as_ref().ok_or_else(|| {
-                PlatformError::AuthExpired {
+            let refresh =
+                creds
+                    .refresh_token
+                    .as_ref()
+                    .ok_or_else(|| {
+                        PlatformError::AuthExpired {
                     message:
                         "the Bluesky session has no refresh token: run `psn connect bluesky` again"
                             .into(),
                 }
-            })?;
+                    })?;
             let what = "refreshing the Bluesky session";
             let reply = self
                 .call(

@@ -316,7 +316,11 @@ async fn publishes_a_thread_as_a_reply_chain(env: Env) {
         .publish(&env.creds, &req, &witness)
         .await
         .unwrap();
-    assert_eq!(witness.0.load(Ordering::SeqCst), 1, "one witness, before the first create");
+    assert_eq!(
+        witness.0.load(Ordering::SeqCst),
+        1,
+        "one witness, before the first create"
+    );
     assert_eq!(published.part_ids.len(), 3);
     let posts = env.posts();
     assert_eq!(posts.len(), 3);
@@ -325,7 +329,11 @@ async fn publishes_a_thread_as_a_reply_chain(env: Env) {
     assert_eq!(posts[2].2.as_deref(), Some(published.part_ids[1].as_str()));
     if let Fake::Bluesky(f, _) = &env.fake {
         let all = f.posts();
-        assert!(all[1..].iter().all(|r| r.reply_root.as_deref() == Some(all[0].uri.as_str())));
+        assert!(
+            all[1..]
+                .iter()
+                .all(|r| r.reply_root.as_deref() == Some(all[0].uri.as_str()))
+        );
         for (k, r) in all.iter().enumerate() {
             assert_eq!(r.rkey, part_rkey(&req.publish_key, k));
         }
@@ -352,11 +360,18 @@ async fn reads_metrics_with_partial_failure(env: Env) {
         },
         1,
     );
-    let ids = vec![a.platform_post_id.clone(), b.platform_post_id.clone(), other.clone()];
+    let ids = vec![
+        a.platform_post_id.clone(),
+        b.platform_post_id.clone(),
+        other.clone(),
+    ];
     let batch = env.client.metrics(&env.creds, &ids).await.unwrap();
     let of = |id: &str| batch.metrics.iter().find(|m| m.platform_post_id == id);
     assert_eq!(of(&a.platform_post_id).unwrap().likes, Some(7));
-    assert!(of(&other).is_some(), "public metrics of others' posts: {batch:?}");
+    assert!(
+        of(&other).is_some(),
+        "public metrics of others' posts: {batch:?}"
+    );
     assert_eq!(batch.errors.len(), 1, "{batch:?}");
     assert_eq!(batch.errors[0].platform_post_id, b.platform_post_id);
 }
@@ -380,21 +395,40 @@ async fn searches_recent_posts(env: Env) {
         .await
         .unwrap();
     assert_eq!(page.hits.len(), 2, "{page:?}");
-    assert!(page.hits.iter().all(|h| h.text.to_lowercase().contains("rustaceans")));
-    assert!(page.hits.iter().all(|h| h.author_handle.is_some() && h.url.is_some()));
+    assert!(
+        page.hits
+            .iter()
+            .all(|h| h.text.to_lowercase().contains("rustaceans"))
+    );
+    assert!(
+        page.hits
+            .iter()
+            .all(|h| h.author_handle.is_some() && h.url.is_some())
+    );
 }
 
 async fn reconciles_a_lost_answer_as_found(env: Env) {
     let req = env.request(&["did this go out?", "second part"]);
     // The fake creates each part, then answers too late for the client: unknown outcome.
-    env.inject(Endpoint::Create, Fault::hang_after(Duration::from_millis(2500)), 1);
+    env.inject(
+        Endpoint::Create,
+        Fault::hang_after(Duration::from_millis(2500)),
+        1,
+    );
     let err = env
         .client
         .publish(&env.creds, &req, &NoWitness)
         .await
         .unwrap_err();
-    assert!(matches!(err, PlatformError::OutcomeUnknown { .. }), "{err:?}");
-    assert_eq!(env.posts().len(), 1, "the first part exists on the platform");
+    assert!(
+        matches!(err, PlatformError::OutcomeUnknown { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        env.posts().len(),
+        1,
+        "the first part exists on the platform"
+    );
     match env.client.find(&env.creds, &req).await.unwrap() {
         Found::Yes(p) => {
             assert_eq!(p.platform_post_id, env.posts()[0].0);
@@ -422,11 +456,18 @@ async fn reconciles_a_lost_answer_as_found(env: Env) {
         .publish(&env.creds, &single, &NoWitness)
         .await
         .unwrap_err();
-    assert!(matches!(err, PlatformError::OutcomeUnknown { .. }), "{err:?}");
+    assert!(
+        matches!(err, PlatformError::OutcomeUnknown { .. }),
+        "{err:?}"
+    );
     let Found::Yes(p) = env.client.find(&env.creds, &single).await.unwrap() else {
         panic!("the post exists and must be found");
     };
-    assert!(env.posts().iter().any(|(id, text, _)| id == &p.platform_post_id && text == "single lost answer"));
+    assert!(
+        env.posts()
+            .iter()
+            .any(|(id, text, _)| id == &p.platform_post_id && text == "single lost answer")
+    );
     assert_eq!(env.creates_with_text("single lost answer"), 1);
 }
 
@@ -441,7 +482,11 @@ async fn reconciles_an_unsent_post_as_not_found(env: Env) {
     env.inject(Endpoint::Create, Fault::server_error(503), 1);
     let err = env
         .client
-        .publish(&env.creds, &env.request(&["refused at the door"]), &NoWitness)
+        .publish(
+            &env.creds,
+            &env.request(&["refused at the door"]),
+            &NoWitness,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, PlatformError::Retryable { .. }), "{err:?}");
@@ -449,7 +494,11 @@ async fn reconciles_an_unsent_post_as_not_found(env: Env) {
 }
 
 async fn rate_limit_carries_the_reset_time(env: Env) {
-    env.inject(Endpoint::Create, Fault::rate_limited(Duration::from_secs(120)), 1);
+    env.inject(
+        Endpoint::Create,
+        Fault::rate_limited(Duration::from_secs(120)),
+        1,
+    );
     let before = Utc::now();
     let err = env
         .client
@@ -460,7 +509,10 @@ async fn rate_limit_carries_the_reset_time(env: Env) {
         panic!("expected RateLimited, got {err:?}");
     };
     let expected = before + chrono::Duration::seconds(120);
-    assert!((until - expected).num_seconds().abs() <= 3, "{until} vs {expected}");
+    assert!(
+        (until - expected).num_seconds().abs() <= 3,
+        "{until} vs {expected}"
+    );
     assert_eq!(env.creates_with_text("too fast"), 0);
     assert_eq!(env.client.rate_limit().unwrap().remaining, Some(0));
 }
@@ -479,19 +531,32 @@ async fn expired_token_refreshes_and_rotates(env: Env) {
     let new_refresh = fresh.refresh_token.clone().unwrap();
     assert_ne!(fresh.access_token, env.creds.access_token);
     assert_ne!(new_refresh, old_refresh, "the refresh token rotates");
-    assert!(env.refresh_valid(&new_refresh), "the new refresh token is the one returned");
-    assert!(!env.refresh_valid(&old_refresh), "the old refresh token is spent");
+    assert!(
+        env.refresh_valid(&new_refresh),
+        "the new refresh token is the one returned"
+    );
+    assert!(
+        !env.refresh_valid(&old_refresh),
+        "the old refresh token is spent"
+    );
     assert_eq!(fresh.user_id, env.creds.user_id);
     assert!(fresh.expires_at.is_some_and(|t| t > Utc::now()));
     env.client.publish(&fresh, &req, &NoWitness).await.unwrap();
     assert_eq!(env.creates_with_text("after refresh"), 1);
     // The spent refresh token cannot be used again.
     let again = env.client.refresh(&env.creds).await.unwrap_err();
-    assert!(matches!(again, PlatformError::AuthExpired { .. }), "{again:?}");
+    assert!(
+        matches!(again, PlatformError::AuthExpired { .. }),
+        "{again:?}"
+    );
 }
 
 async fn permanent_rejection_is_permanent(env: Env) {
-    env.inject(Endpoint::Create, Fault::reject("this post breaks the rules"), 1);
+    env.inject(
+        Endpoint::Create,
+        Fault::reject("this post breaks the rules"),
+        1,
+    );
     let err = env
         .client
         .publish(&env.creds, &env.request(&["rejected"]), &NoWitness)
@@ -511,7 +576,10 @@ async fn permanent_rejection_is_permanent(env: Env) {
     let PlatformError::Permanent { message } = &err else {
         panic!("expected Permanent, got {err:?}");
     };
-    assert!(message.contains("too long") || message.contains("300 graphemes"), "{message}");
+    assert!(
+        message.contains("too long") || message.contains("300 graphemes"),
+        "{message}"
+    );
     assert_eq!(env.posts().len(), 0);
 }
 
@@ -533,7 +601,10 @@ async fn deletes_a_post(env: Env) {
         .publish(&env.creds, &env.request(&["short-lived"]), &NoWitness)
         .await
         .unwrap();
-    env.client.delete(&env.creds, &p.platform_post_id).await.unwrap();
+    env.client
+        .delete(&env.creds, &p.platform_post_id)
+        .await
+        .unwrap();
     assert!(env.posts().is_empty());
 }
 
@@ -576,7 +647,10 @@ async fn x_5xx_on_create_is_unknown_unless_503() {
         .publish(&env.creds, &env.request(&["five hundred"]), &NoWitness)
         .await
         .unwrap_err();
-    assert!(matches!(err, PlatformError::OutcomeUnknown { .. }), "{err:?}");
+    assert!(
+        matches!(err, PlatformError::OutcomeUnknown { .. }),
+        "{err:?}"
+    );
     env.inject(Endpoint::Search, Fault::server_error(500), 1);
     let err = env
         .client
@@ -610,7 +684,10 @@ async fn x_thread_failing_midway_never_reposts_part_one() {
     };
     let live = env.posts();
     assert_eq!(live.len(), 1);
-    assert!(message.contains(&live[0].0), "names the live part: {message}");
+    assert!(
+        message.contains(&live[0].0),
+        "names the live part: {message}"
+    );
     assert!(message.contains("part 2"), "{message}");
     assert_eq!(env.creates_with_text("part one"), 1);
 }
@@ -629,8 +706,13 @@ async fn x_chunked_video_upload_waits_for_processing() {
         size_bytes: None,
         alt: None,
     }];
-    env.client.publish(&env.creds, &req, &NoWitness).await.unwrap();
-    let Fake::X(f, _) = &env.fake else { unreachable!() };
+    env.client
+        .publish(&env.creds, &req, &NoWitness)
+        .await
+        .unwrap();
+    let Fake::X(f, _) = &env.fake else {
+        unreachable!()
+    };
     let media = f.media();
     assert_eq!(media.len(), 1);
     assert_eq!(media[0].segments, vec![0, 1]);
@@ -650,7 +732,10 @@ async fn x_reconciliation_matches_despite_link_rewriting() {
         .publish(&env.creds, &req, &NoWitness)
         .await
         .unwrap_err();
-    assert!(matches!(err, PlatformError::OutcomeUnknown { .. }), "{err:?}");
+    assert!(
+        matches!(err, PlatformError::OutcomeUnknown { .. }),
+        "{err:?}"
+    );
     let found = env.client.find(&env.creds, &req).await.unwrap();
     assert!(matches!(found, Found::Yes(_)), "{found:?}");
 }
@@ -660,7 +745,9 @@ async fn x_reconciliation_matches_despite_link_rewriting() {
 #[tokio::test]
 async fn bluesky_facets_resolve_mentions_to_dids() {
     let env = Env::bluesky().await;
-    let Fake::Bluesky(f, _) = &env.fake else { unreachable!() };
+    let Fake::Bluesky(f, _) = &env.fake else {
+        unreachable!()
+    };
     let friend = f.add_account("friend.bsky.social");
     let text = "héllo @friend.bsky.social see https://psn.dev #rust";
     env.client
@@ -692,33 +779,54 @@ async fn bluesky_thread_retry_resumes_without_duplicates() {
         .await
         .unwrap_err();
     assert!(matches!(err, PlatformError::Retryable { .. }), "{err:?}");
-    let done = env.client.publish(&env.creds, &req, &NoWitness).await.unwrap();
+    let done = env
+        .client
+        .publish(&env.creds, &req, &NoWitness)
+        .await
+        .unwrap();
     assert_eq!(done.part_ids.len(), 3);
-    let Fake::Bluesky(f, _) = &env.fake else { unreachable!() };
+    let Fake::Bluesky(f, _) = &env.fake else {
+        unreachable!()
+    };
     for k in 0..3 {
         assert_eq!(f.creates_with_rkey(&part_rkey(&req.publish_key, k)), 1);
     }
-    assert_eq!(env.client.find(&env.creds, &req).await.unwrap(), Found::Yes(done));
+    assert_eq!(
+        env.client.find(&env.creds, &req).await.unwrap(),
+        Found::Yes(done)
+    );
 }
 
 #[tokio::test]
 async fn bluesky_sessions_come_from_app_passwords() {
     let env = Env::bluesky().await;
-    let Fake::Bluesky(f, account) = &env.fake else { unreachable!() };
+    let Fake::Bluesky(f, account) = &env.fake else {
+        unreachable!()
+    };
     let client = BlueskyClient::new(f.base_url(), test_http());
     let creds = client
-        .create_session(None, &account.handle, &Secret::new(account.app_password.clone()))
+        .create_session(
+            None,
+            &account.handle,
+            &Secret::new(account.app_password.clone()),
+        )
         .await
         .unwrap();
     assert_eq!(creds.user_id.as_deref(), Some(account.did.as_str()));
     assert_eq!(creds.server_url.as_deref(), Some(f.base_url()));
-    assert!(creds.expires_at.is_some_and(|t| t > Utc::now()), "expiry read from the JWT");
+    assert!(
+        creds.expires_at.is_some_and(|t| t > Utc::now()),
+        "expiry read from the JWT"
+    );
     assert_eq!(f.sessions_created(), 1);
     let err = client
         .create_session(None, &account.handle, &Secret::new("wrong-pass-word-1234"))
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("Invalid identifier or password"), "{err}");
+    assert!(
+        err.to_string().contains("Invalid identifier or password"),
+        "{err}"
+    );
 }
 
 // ---- secrets ----
@@ -765,7 +873,9 @@ async fn no_token_appears_in_logs_or_errors() {
     // X: a confidential client whose secret is the canary, a token that expires, a
     // refresh, a failed refresh, a rate limit and a transport failure.
     let x = Env::x().await;
-    let Fake::X(fx, _) = &x.fake else { unreachable!() };
+    let Fake::X(fx, _) = &x.fake else {
+        unreachable!()
+    };
     let client = XClient::new(
         fx.base_url(),
         Some(psn::platforms::fake::x::CLIENT_ID.into()),
@@ -775,40 +885,85 @@ async fn no_token_appears_in_logs_or_errors() {
     secrets.push(x.creds.access_token.expose().to_owned());
     secrets.push(x.creds.refresh_token.clone().unwrap().expose().to_owned());
     shown.push(format!("{client:?} {:?}", x.creds));
-    client.publish(&x.creds, &x.request(&["canary run"]), &NoWitness).await.unwrap();
+    client
+        .publish(&x.creds, &x.request(&["canary run"]), &NoWitness)
+        .await
+        .unwrap();
     x.expire(&x.creds.access_token);
-    record(&mut shown, &client.publish(&x.creds, &x.request(&["expired"]), &NoWitness).await.unwrap_err());
+    record(
+        &mut shown,
+        &client
+            .publish(&x.creds, &x.request(&["expired"]), &NoWitness)
+            .await
+            .unwrap_err(),
+    );
     let fresh = client.refresh(&x.creds).await.unwrap();
     secrets.push(fresh.access_token.expose().to_owned());
     secrets.push(fresh.refresh_token.clone().unwrap().expose().to_owned());
     shown.push(format!("{fresh:?}"));
     record(&mut shown, &client.refresh(&x.creds).await.unwrap_err());
-    fx.inject(Endpoint::Create, Fault::rate_limited(Duration::from_secs(60)), 1);
-    record(&mut shown, &client.publish(&fresh, &x.request(&["limited"]), &NoWitness).await.unwrap_err());
+    fx.inject(
+        Endpoint::Create,
+        Fault::rate_limited(Duration::from_secs(60)),
+        1,
+    );
+    record(
+        &mut shown,
+        &client
+            .publish(&fresh, &x.request(&["limited"]), &NoWitness)
+            .await
+            .unwrap_err(),
+    );
     fx.inject(Endpoint::Create, Fault::DropAfter, 1);
-    record(&mut shown, &client.publish(&fresh, &x.request(&["dropped"]), &NoWitness).await.unwrap_err());
+    record(
+        &mut shown,
+        &client
+            .publish(&fresh, &x.request(&["dropped"]), &NoWitness)
+            .await
+            .unwrap_err(),
+    );
     let mut canary_creds = fresh.clone();
     canary_creds.access_token = Secret::new(CANARY);
-    record(&mut shown, &client.publish(&canary_creds, &x.request(&["bad token"]), &NoWitness).await.unwrap_err());
+    record(
+        &mut shown,
+        &client
+            .publish(&canary_creds, &x.request(&["bad token"]), &NoWitness)
+            .await
+            .unwrap_err(),
+    );
 
     // Bluesky: an app password that is the canary, a session, an expired JWT, a refresh.
     let b = Env::bluesky().await;
-    let Fake::Bluesky(fb, _) = &b.fake else { unreachable!() };
+    let Fake::Bluesky(fb, _) = &b.fake else {
+        unreachable!()
+    };
     let bclient = BlueskyClient::new(fb.base_url(), test_http());
     record(
         &mut shown,
-        &bclient.create_session(None, "psn.test", &Secret::new(CANARY)).await.unwrap_err(),
+        &bclient
+            .create_session(None, "psn.test", &Secret::new(CANARY))
+            .await
+            .unwrap_err(),
     );
     secrets.push(b.creds.access_token.expose().to_owned());
     secrets.push(b.creds.refresh_token.clone().unwrap().expose().to_owned());
     b.expire(&b.creds.access_token);
-    record(&mut shown, &bclient.publish(&b.creds, &b.request(&["expired"]), &NoWitness).await.unwrap_err());
+    record(
+        &mut shown,
+        &bclient
+            .publish(&b.creds, &b.request(&["expired"]), &NoWitness)
+            .await
+            .unwrap_err(),
+    );
     let fresh = bclient.refresh(&b.creds).await.unwrap();
     secrets.push(fresh.access_token.expose().to_owned());
     secrets.push(fresh.refresh_token.clone().unwrap().expose().to_owned());
     shown.push(format!("{fresh:?} {bclient:?}"));
     record(&mut shown, &bclient.refresh(&b.creds).await.unwrap_err());
-    bclient.publish(&fresh, &b.request(&["canary run"]), &NoWitness).await.unwrap();
+    bclient
+        .publish(&fresh, &b.request(&["canary run"]), &NoWitness)
+        .await
+        .unwrap();
 
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("published on X"), "the capture works: {logs}");

@@ -2,6 +2,11 @@
 //! rotating refresh JWTs, records with client-chosen TID keys, blobs, handle resolution,
 //! getPosts and searchPosts, and `RateLimit-*` headers.
 
+#![allow(
+    clippy::result_large_err,
+    reason = "request helpers fail with the finished error response; one per request, never stored"
+)]
+
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -834,7 +839,7 @@ fn validate_post(s: &PdsState, did: &str, record: &Value) -> Result<String, Resp
                 .pointer(&format!("/{which}/cid"))
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            if !s.live(uri).is_some_and(|r| r.cid == cid) {
+            if s.live(uri).is_none_or(|r| r.cid != cid) {
                 return Err(invalid_record(&format!(
                     "Record/reply/{which} must reference an existing post"
                 )));

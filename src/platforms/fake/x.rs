@@ -2,6 +2,11 @@
 //! with partial failures, recent search, the user timeline, OAuth 2 (authorize with PKCE,
 //! code exchange, single-use refresh tokens) and `x-rate-limit-*` headers.
 
+#![allow(
+    clippy::result_large_err,
+    reason = "request helpers fail with the finished error response; one per request, never stored"
+)]
+
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
