@@ -1,6 +1,7 @@
 //! The command line: clap definitions and one function per subcommand. This is the only
 //! layer that prints to stdout, and never while `psn serve` speaks MCP there.
 
+mod connect;
 mod doctor;
 mod ideas;
 mod init;
@@ -51,6 +52,12 @@ pub enum Command {
     Accounts(pending::AccountsArgs),
     /// Set up a directory for Claude Code: write .mcp.json and install psn's slash commands.
     Init(init::InitArgs),
+    /// Connect an account: `psn connect x`, `psn connect bluesky --handle NAME`.
+    #[command(subcommand)]
+    Connect(connect::ConnectCommand),
+    /// Manage the key that seals platform tokens: `psn keys rotate`.
+    #[command(subcommand)]
+    Keys(connect::KeysCommand),
 }
 
 #[derive(Debug, Args)]
@@ -107,6 +114,8 @@ pub async fn run(cli: Cli, settings: Settings, warnings: Vec<String>) -> anyhow:
         Command::Ideas(command) => ideas::run(&settings, command).await,
         Command::Accounts(args) => pending::run_accounts(&settings, args).await,
         Command::Init(args) => init::run(&args),
+        Command::Connect(command) => connect::run(&settings, command).await,
+        Command::Keys(command) => connect::run_keys(&settings, command).await,
         Command::Scheduler(args) => scheduler::run(&settings, &args).await,
         Command::Migrate => {
             let store = crate::store::open(&settings).await?;

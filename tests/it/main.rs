@@ -4,6 +4,7 @@ mod support;
 
 mod cli;
 mod cli_posts;
+mod connect;
 mod mcp;
 mod mcp_tools;
 mod platforms;
