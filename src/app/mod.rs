@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod commands;
+pub mod connect;
 pub mod ctx;
 pub mod doctor;
 pub mod error;

@@ -208,6 +208,15 @@ pub static KEYS: &[Key] = &[
         },
     },
     Key {
+        name: "platforms.x.auth_url",
+        env: "PSN_X_AUTH_URL",
+        help: "X OAuth 2 authorize page (default https://x.com/i/oauth2/authorize)",
+        apply: |s, v| {
+            s.platforms.x_auth_url = Some(url(v)?);
+            Ok(())
+        },
+    },
+    Key {
         name: "platforms.x.client_id",
         env: "PSN_X_CLIENT_ID",
         help: "OAuth 2 client id of your X app",

@@ -93,6 +93,8 @@ pub struct VaultSettings {
 #[derive(Debug, Clone, Default)]
 pub struct PlatformSettings {
     pub x_base_url: Option<String>,
+    /// X's OAuth 2 authorize page (default https://x.com/i/oauth2/authorize).
+    pub x_auth_url: Option<String>,
     pub x_client_id: Option<String>,
     pub x_client_secret: Option<Secret>,
     pub bluesky_pds_url: Option<String>,
