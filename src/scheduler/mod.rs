@@ -51,6 +51,8 @@ pub struct Scheduler {
 /// What a run did, for `--once` and tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Summary {
+    /// Loop turns: each is one wake-up (a busy loop would show here).
+    pub turns: usize,
     pub claimed: usize,
     pub reconciled: usize,
     pub swept: usize,
@@ -73,13 +75,17 @@ impl Shutdown {
     }
 }
 
-/// The default instance name: host and process id.
-pub fn default_instance() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+/// The machine's name, for instance names and heartbeats.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "host".into());
-    format!("{host}-{}", std::process::id())
+        .unwrap_or_else(|_| "host".into())
+}
+
+/// The default instance name: host and process id.
+pub fn default_instance() -> String {
+    format!("{}-{}", hostname(), std::process::id())
 }
 
 /// A publish key for a post's first attempt: a Bluesky TID (it doubles as the record
@@ -137,6 +143,7 @@ impl Scheduler {
             if *shutdown.borrow() {
                 break;
             }
+            summary.turns += 1;
             let at = now();
             if last_beat.is_none_or(|b| at - b >= chrono::Duration::seconds(30)) {
                 self.beat(started, at).await;
@@ -153,6 +160,7 @@ impl Scheduler {
             }
             let mut free = slots.saturating_sub(tasks.len());
             let mut claimed_now = 0;
+            let mut trouble = false;
             if free > 0 {
                 match ctx
                     .store
@@ -173,7 +181,10 @@ impl Scheduler {
                             tasks.spawn(reconcile::settle(ctx.clone(), post));
                         }
                     }
-                    Err(e) => warn!(error = %e, "claiming posts to reconcile failed"),
+                    Err(e) => {
+                        warn!(error = %e, "claiming posts to reconcile failed");
+                        trouble = true;
+                    }
                 }
             }
             if free > 0 {
@@ -195,7 +206,10 @@ impl Scheduler {
                             tasks.spawn(publish::attempt(ctx.clone(), lease));
                         }
                     }
-                    Err(e) => warn!(error = %e, "claiming due posts failed"),
+                    Err(e) => {
+                        warn!(error = %e, "claiming due posts failed");
+                        trouble = true;
+                    }
                 }
             }
             summary.jobs_run +=
@@ -212,7 +226,15 @@ impl Scheduler {
             if claimed_now > 0 && tasks.len() < slots {
                 continue; // there may be more due right now
             }
-            let sleep_for = self.sleep_for(at).await;
+            let sleep_for = if tasks.len() >= slots {
+                // Every slot is busy: the next thing to do comes when a publish finishes.
+                ctx.settings.fallback_poll
+            } else if trouble {
+                // The database is failing: do not hammer it.
+                Duration::from_secs(1)
+            } else {
+                self.sleep_for(at).await
+            };
             tokio::select! {
                 () = wake.notified() => {}
                 () = tokio::time::sleep(sleep_for) => {}
@@ -226,7 +248,12 @@ impl Scheduler {
     }
 
     async fn nothing_due_now(&self) -> bool {
-        match self.ctx.store.next_wake().await {
+        match self
+            .ctx
+            .store
+            .next_wake(self.ctx.settings.reconcile_delay)
+            .await
+        {
             Ok(Some(t)) => t > now(),
             Ok(None) => true,
             Err(_) => true,
@@ -237,7 +264,12 @@ impl Scheduler {
     /// fallback poll, never a busy loop.
     async fn sleep_for(&self, at: DateTime<Utc>) -> Duration {
         let mut until = at + self.ctx.settings.fallback_poll;
-        match self.ctx.store.next_wake().await {
+        match self
+            .ctx
+            .store
+            .next_wake(self.ctx.settings.reconcile_delay)
+            .await
+        {
             Ok(Some(t)) => until = until.min(t),
             Ok(None) => {}
             Err(e) => {

@@ -166,9 +166,10 @@ pub trait SchedulerStore: Send + Sync {
         limit: u32,
     ) -> StoreResult<Vec<Post>>;
 
-    /// The earliest time something will need the scheduler: a scheduled post's run time
-    /// or a lease's expiry.
-    async fn next_wake(&self) -> StoreResult<Option<DateTime<Utc>>>;
+    /// The earliest time something will need the scheduler: a scheduled post's run time,
+    /// a lease's expiry, or a post awaiting reconciliation becoming ready (`settle` after
+    /// its last change).
+    async fn next_wake(&self, settle: Duration) -> StoreResult<Option<DateTime<Utc>>>;
 
     /// A post's publish attempts, oldest first.
     async fn list_attempts(&self, post: &PostId) -> StoreResult<Vec<PublishAttempt>>;
@@ -218,6 +219,7 @@ where
     for<'r> CronRun: FromRow<'r, DB::Row>,
     for<'r> InstanceBeat: FromRow<'r, DB::Row>,
     for<'r> (String, i64, Option<DateTime<Utc>>): FromRow<'r, DB::Row>,
+    for<'r> (Option<DateTime<Utc>>, Option<DateTime<Utc>>): FromRow<'r, DB::Row>,
     usize: sqlx::ColumnIndex<DB::Row>,
 {
     async fn claim_due(
@@ -549,17 +551,20 @@ where
         rows.into_iter().map(Post::try_from).collect()
     }
 
-    async fn next_wake(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        let due: Option<DateTime<Utc>> = sqlx::query_scalar(
-            "SELECT min(t) FROM (\
-             SELECT min(run_at) AS t FROM posts WHERE status = 'scheduled' \
-             UNION ALL SELECT min(lease_until) FROM posts WHERE status = 'publishing' \
-             UNION ALL SELECT min(COALESCE(lease_until, updated_at)) FROM posts WHERE status = 'needs_reconcile') AS w",
+    async fn next_wake(&self, settle: Duration) -> StoreResult<Option<DateTime<Utc>>> {
+        let (leased, unleased): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = sqlx::query_as(
+            "SELECT (SELECT min(t) FROM (\
+               SELECT min(run_at) AS t FROM posts WHERE status = 'scheduled' \
+               UNION ALL SELECT min(lease_until) FROM posts WHERE status IN ('publishing', 'needs_reconcile')) AS w), \
+             (SELECT min(updated_at) FROM posts WHERE status = 'needs_reconcile' AND lease_until IS NULL)",
         )
         .fetch_one(&self.pool)
         .await
         .map_err(db_err::<DB>)?;
-        Ok(due)
+        Ok([leased, unleased.map(|t| t + settle)]
+            .into_iter()
+            .flatten()
+            .min())
     }
 
     async fn list_attempts(&self, post: &PostId) -> StoreResult<Vec<PublishAttempt>> {

@@ -43,6 +43,7 @@ both_stores!(
     shutdown_lets_in_flight_work_finish,
     a_hung_publish_after_sending_is_reconciled_never_reposted,
     a_hung_publish_before_sending_is_tried_again,
+    an_idle_scheduler_sleeps_instead_of_spinning,
 );
 
 fn settings() -> SchedulerSettings {
@@ -668,5 +669,45 @@ async fn a_hung_publish_before_sending_is_tried_again(t: &TestStore) {
         adapter.find_calls(),
         0,
         "nothing was sent, so there is nothing to reconcile"
+    );
+}
+
+async fn an_idle_scheduler_sleeps_instead_of_spinning(t: &TestStore) {
+    // Things that will need it later, but not now: a future post, and a post awaiting
+    // reconciliation that must settle first.
+    scheduled_post(t, "tomorrow", now() + chrono::Duration::days(1), 5).await;
+    let adapter = Scripted::new();
+    adapter.then(Step::FailAfterSend(PlatformError::OutcomeUnknown {
+        message: "timed out".into(),
+    }));
+    scheduled_post(t, "unknown", now(), 5).await;
+    let s = SchedulerSettings {
+        reconcile_delay: Duration::from_secs(60),
+        ..settings()
+    };
+    let s = Arc::new(scheduler_with(
+        t,
+        &adapter,
+        TestAccounts::default(),
+        s,
+        "idle",
+    ));
+    let (stop, rx) = Shutdown::new();
+    let runner = tokio::spawn({
+        let s = s.clone();
+        async move { s.run(rx).await }
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.trigger();
+    let summary = runner.await.unwrap().unwrap();
+    assert_eq!(summary.claimed, 1);
+    assert_eq!(
+        summary.reconciled, 0,
+        "reconciliation waits for the settle delay"
+    );
+    assert!(
+        summary.turns <= 6,
+        "the loop spun {} times in 1.5 s while nothing was due",
+        summary.turns
     );
 }
