@@ -132,6 +132,28 @@ async fn make_due(t: &TestStore, post: &Post) -> Post {
         .unwrap()
 }
 
+/// Runs a scheduler in the background until the returned [`Shutdown`] fires.
+fn start(
+    s: Scheduler,
+) -> (
+    Shutdown,
+    tokio::task::JoinHandle<anyhow::Result<psn::scheduler::Summary>>,
+) {
+    let (stop, rx) = Shutdown::new();
+    (stop, tokio::spawn(async move { s.run(rx).await }))
+}
+
+/// Waits until the adapter has been asked to publish.
+async fn first_publish_call(adapter: &Scripted) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while adapter.publish_calls() == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the scheduler never called the platform");
+}
+
 async fn get(t: &TestStore, post: &Post) -> Post {
     t.store.get_post(&post.id).await.unwrap()
 }
@@ -539,12 +561,7 @@ async fn cron_ticks_run_once_across_instances(t: &TestStore) {
 async fn scheduling_wakes_a_sleeping_scheduler(t: &TestStore) {
     let adapter = Scripted::new();
     // The fallback poll is an hour: only a wake-up can make this publish in time.
-    let s = Arc::new(scheduler(t, &adapter));
-    let (stop, rx) = Shutdown::new();
-    let runner = tokio::spawn({
-        let s = s.clone();
-        async move { s.run(rx).await }
-    });
+    let (stop, runner) = start(scheduler(t, &adapter));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let post = scheduled_post(t, "wake up", now(), 5).await;
     let published = tokio::time::timeout(Duration::from_secs(20), async {
@@ -573,20 +590,9 @@ async fn shutdown_lets_in_flight_work_finish(t: &TestStore) {
     let adapter = Scripted::new();
     adapter.then(Step::SlowSucceed(Duration::from_millis(700)));
     let post = scheduled_post(t, "slow", now(), 5).await;
-    let s = Arc::new(scheduler(t, &adapter));
-    let (stop, rx) = Shutdown::new();
-    let runner = tokio::spawn({
-        let s = s.clone();
-        async move { s.run(rx).await }
-    });
+    let (stop, runner) = start(scheduler(t, &adapter));
     // Wait until the publish is under way, then ask to stop.
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while adapter.publish_calls() == 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap();
+    first_publish_call(&adapter).await;
     stop.trigger();
     runner.await.unwrap().unwrap();
     assert_eq!(
@@ -607,25 +613,14 @@ async fn hang_and_abandon(t: &TestStore, step: Step) -> (Post, Scripted) {
         shutdown_grace: Duration::from_millis(100),
         ..settings()
     };
-    let s = Arc::new(scheduler_with(
+    let (stop, runner) = start(scheduler_with(
         t,
         &adapter,
         TestAccounts::default(),
         s,
         "doomed",
     ));
-    let (stop, rx) = Shutdown::new();
-    let runner = tokio::spawn({
-        let s = s.clone();
-        async move { s.run(rx).await }
-    });
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while adapter.publish_calls() == 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap();
+    first_publish_call(&adapter).await;
     stop.trigger();
     runner.await.unwrap().unwrap();
     assert_eq!(
@@ -685,18 +680,13 @@ async fn an_idle_scheduler_sleeps_instead_of_spinning(t: &TestStore) {
         reconcile_delay: Duration::from_secs(60),
         ..settings()
     };
-    let s = Arc::new(scheduler_with(
+    let (stop, runner) = start(scheduler_with(
         t,
         &adapter,
         TestAccounts::default(),
         s,
         "idle",
     ));
-    let (stop, rx) = Shutdown::new();
-    let runner = tokio::spawn({
-        let s = s.clone();
-        async move { s.run(rx).await }
-    });
     tokio::time::sleep(Duration::from_millis(1500)).await;
     stop.trigger();
     let summary = runner.await.unwrap().unwrap();
