@@ -145,6 +145,8 @@ impl XAuthorization {
         store: &dyn Store,
         timeout: Duration,
     ) -> Result<Connected, ConnectError> {
+        // The vault first: a key problem should stop us before the user signs in.
+        let (vault, created) = open_or_create_vault(settings)?;
         let code = tokio::time::timeout(timeout, self.wait_for_code())
             .await
             .map_err(|_| ConnectError::TimedOut(timeout))??;
@@ -161,7 +163,6 @@ impl XAuthorization {
             handle: user.username.clone(),
             server_url: None,
         };
-        let (vault, created) = open_or_create_vault(settings)?;
         let mut connected =
             save(store, &vault, Platform::X, &creds, user.name, tokens.scope).await?;
         connected.created_key_file = created;
@@ -172,6 +173,8 @@ impl XAuthorization {
     async fn wait_for_code(&self) -> Result<Secret, ConnectError> {
         loop {
             let Ok((mut stream, _)) = self.listener.accept().await else {
+                // Out of file descriptors or similar: do not spin.
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             };
             let Some(target) = read_request_target(&mut stream).await else {
@@ -238,13 +241,13 @@ pub async fn connect_bluesky(
     app_password: &Secret,
     pds: Option<&str>,
 ) -> Result<Connected, ConnectError> {
+    let (vault, created) = open_or_create_vault(settings)?;
     let client = BlueskyClient::from_settings(&settings.platforms);
     let handle = handle.trim().trim_start_matches('@');
     let mut creds = client.create_session(pds, handle, app_password).await?;
     if creds.handle.is_empty() {
         creds.handle = handle.to_owned();
     }
-    let (vault, created) = open_or_create_vault(settings)?;
     let mut connected = save(store, &vault, Platform::Bluesky, &creds, None, None).await?;
     connected.created_key_file = created;
     Ok(connected)

@@ -354,3 +354,62 @@ async fn keys_rotate_reseals_every_account_and_keeps_the_old_key() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("PSN_ENCRYPTION_KEY"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_rotation_leaves_every_account_readable_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(dir.path());
+    psn::vault::ensure_key_file(&s.vault.key_file).unwrap();
+    let first = Vault::from_settings(&s.vault).unwrap();
+    let store = store(dir.path()).await;
+    let now = psn::domain::now();
+    let account = |n: usize, vault: &Vault| {
+        let id = AccountId::new();
+        Account {
+            credentials: Some(vault.seal(&id, Platform::X, &tokens(n))),
+            id,
+            platform: Platform::X,
+            handle: format!("h{n}"),
+            display_name: None,
+            platform_user_id: None,
+            server_url: None,
+            token_expires_at: None,
+            scopes: None,
+            status: AccountStatus::Active,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+        }
+    };
+    store.upsert_account(&account(0, &first)).await.unwrap();
+
+    // What a rotation that died after swapping the key files but before re-sealing
+    // anything leaves behind: a new `key`, the old one as `key.old-<id>`.
+    let old_text = std::fs::read_to_string(&s.vault.key_file).unwrap();
+    let kept = dir.path().join(format!("key.old-{}", first.key_id()));
+    std::fs::write(&kept, &old_text).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    std::fs::remove_file(&s.vault.key_file).unwrap();
+    psn::vault::ensure_key_file(&s.vault.key_file).unwrap();
+    let half = Vault::from_settings(&s.vault).unwrap();
+    assert_ne!(half.key_id(), first.key_id());
+    // One account written under the new key since.
+    store.upsert_account(&account(1, &half)).await.unwrap();
+    for a in store.list_accounts().await.unwrap() {
+        half.open_account(&a).expect("old and new keys both open");
+    }
+
+    // Running the rotation again finishes the job.
+    let r = psn::vault::rotate(&s.vault, store.as_ref()).await.unwrap();
+    assert_eq!(r.resealed, 2);
+    let done = Vault::from_settings(&s.vault).unwrap();
+    assert_eq!(done.key_id(), r.new_key_id);
+    for a in store.list_accounts().await.unwrap() {
+        assert_eq!(a.credentials.as_ref().unwrap().key_id, r.new_key_id);
+        done.open_account(&a).unwrap();
+    }
+}
