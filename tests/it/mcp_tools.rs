@@ -23,6 +23,7 @@ both_stores!(
     ideas_are_captured_and_listed,
     list_pending_filters_and_pages,
     company_hub_sends_posts_for_approval,
+    get_post_shows_publish_attempts,
 );
 
 fn future(hours: i64) -> String {
@@ -651,4 +652,62 @@ async fn company_hub_sends_posts_for_approval(t: &TestStore) {
     assert_eq!(updated["post"]["status"], "pending_approval");
     let pending = c.ok("list_pending", json!({"statuses": ["pending_approval"]}));
     assert_eq!(pending["total"], 1);
+}
+
+async fn get_post_shows_publish_attempts(t: &TestStore) {
+    use psn::store::Finish;
+    let mut c = server(t);
+    let created = c.ok(
+        "create_post",
+        json!({"targets": [{"platform": "bluesky"}], "parts": [{"text": "attempted"}]}),
+    );
+    let id = created["posts"][0]["post_id"].as_str().unwrap().to_owned();
+    c.ok("schedule_post", json!({"id": id, "at": "now"}));
+    // Play the scheduler: claim the due post and fail it for good.
+    let leases = t
+        .store
+        .claim_due(
+            "test-instance",
+            now() + Duration::seconds(1),
+            std::time::Duration::from_secs(60),
+            10,
+            psn::scheduler::new_publish_key,
+        )
+        .await
+        .unwrap();
+    assert_eq!(leases.len(), 1);
+    let failed = Finish::Failed {
+        error: "bluesky refused: InvalidRequest".into(),
+    };
+    t.store
+        .finish(&leases[0], &failed, now())
+        .await
+        .unwrap()
+        .unwrap();
+
+    let r = c.call("get_post", json!({"post_id": id}));
+    let post = &r["structuredContent"];
+    assert_eq!(post["status"], "failed");
+    let attempts = post["publish_attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{post}");
+    assert_eq!(attempts[0]["attempt"], 1);
+    assert_eq!(attempts[0]["status"], "failed");
+    assert_eq!(attempts[0]["instance"], "test-instance");
+    assert_eq!(attempts[0]["error"], "bluesky refused: InvalidRequest");
+    let summary = text(&r);
+    assert!(summary.contains("attempt 1 failed"), "{summary}");
+    assert!(
+        summary.contains("retry_post"),
+        "the next step names the fix: {summary}"
+    );
+    let actions: Vec<&str> = post["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["create", "schedule", "claim", "permanent_failure"]
+    );
 }

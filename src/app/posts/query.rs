@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::super::accounts;
 use super::super::ctx::Ctx;
 use super::super::error::{AppError, AppResult};
+use super::super::text::preview;
 use super::{PostSummary, scheduled_local};
 use crate::domain::{AccountId, GroupId, Platform, Post, PostContent, PostId, PostStatus};
 use crate::store::{Cursor, PageRequest, PostFilter};
@@ -44,6 +45,23 @@ pub struct AuditView {
     pub detail: serde_json::Value,
 }
 
+/// One try at publishing the post, as the scheduler recorded it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AttemptView {
+    /// 1 for the first try.
+    pub attempt: i64,
+    /// `in_flight`, `succeeded`, `retryable`, `failed`, `unknown`, `lease_lost` or `lease_expired`.
+    pub status: String,
+    /// The scheduler instance that made it.
+    pub instance: String,
+    pub claimed_at: DateTime<Utc>,
+    /// When the create request was sent, if it was: after this the platform may have the post.
+    pub request_sent_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// What went wrong, in the platform's words when it said.
+    pub error: Option<String>,
+}
+
 /// A post in full, with its history.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct PostDetail {
@@ -78,6 +96,8 @@ pub struct PostDetail {
     pub version: i64,
     /// What can be done with the post now.
     pub next_step: String,
+    /// Every publish attempt, oldest first.
+    pub publish_attempts: Vec<AttemptView>,
     /// What happened to the post, oldest first.
     pub history: Vec<AuditView>,
 }
@@ -113,6 +133,17 @@ impl PostDetail {
             s.push_str(&format!("\nlive at {url}"));
         }
         s.push_str(&format!("\nnext: {}", self.next_step));
+        for a in &self.publish_attempts {
+            s.push_str(&format!(
+                "\nattempt {} {} at {}{}",
+                a.attempt,
+                a.status,
+                a.claimed_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                a.error
+                    .as_deref()
+                    .map_or_else(String::new, |e| format!(": {}", preview(e, 200)))
+            ));
+        }
         if !self.history.is_empty() {
             s.push_str("\nhistory:");
             for h in &self.history {
@@ -173,6 +204,21 @@ pub async fn get_post(cx: Ctx<'_>, input: GetPostInput) -> AppResult<PostDetail>
             detail: e.detail,
         })
         .collect();
+    let publish_attempts = cx
+        .store
+        .list_attempts(&post.id)
+        .await?
+        .into_iter()
+        .map(|a| AttemptView {
+            attempt: a.attempt,
+            status: a.status,
+            instance: a.instance,
+            claimed_at: a.claimed_at,
+            request_sent_at: a.request_sent_at,
+            finished_at: a.finished_at,
+            error: a.error,
+        })
+        .collect();
     let account_handle = match &post.account_id {
         Some(id) => match cx.store.get_account(id).await {
             Ok(a) => Some(a.handle),
@@ -181,10 +227,15 @@ pub async fn get_post(cx: Ctx<'_>, input: GetPostInput) -> AppResult<PostDetail>
         },
         None => None,
     };
-    Ok(detail(post, account_handle, history))
+    Ok(detail(post, account_handle, publish_attempts, history))
 }
 
-fn detail(post: Post, account_handle: Option<String>, history: Vec<AuditView>) -> PostDetail {
+fn detail(
+    post: Post,
+    account_handle: Option<String>,
+    publish_attempts: Vec<AttemptView>,
+    history: Vec<AuditView>,
+) -> PostDetail {
     PostDetail {
         scheduled_local: scheduled_local(&post),
         next_step: next_step(post.status).to_owned(),
@@ -210,6 +261,7 @@ fn detail(post: Post, account_handle: Option<String>, history: Vec<AuditView>) -
         created_at: post.created_at,
         updated_at: post.updated_at,
         version: post.version,
+        publish_attempts,
         history,
     }
 }
