@@ -49,8 +49,8 @@ pub struct AccountView {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct MissingPlatform {
     pub platform: Platform,
-    /// The command that connects one.
-    pub connect_with: String,
+    /// The command that connects one; `null` when this psn cannot connect the platform yet.
+    pub connect_with: Option<String>,
 }
 
 /// The answer of `list_accounts`.
@@ -92,23 +92,42 @@ impl AccountList {
             }
         }
         if !self.not_connected.is_empty() {
-            let names: Vec<&str> = self
-                .not_connected
-                .iter()
-                .map(|m| m.platform.as_str())
-                .collect();
-            s.push_str(&format!(
-                "\nNot connected: {}. The person connects one by running `psn connect <platform>` in a terminal.",
-                names.join(", ")
-            ));
+            s.push_str("\nNot connected (the person runs the command in a terminal):");
+            for m in &self.not_connected {
+                match &m.connect_with {
+                    Some(c) => s.push_str(&format!("\n- {}: `{c}`", m.platform)),
+                    None => s.push_str(&format!(
+                        "\n- {}: not supported by this psn yet",
+                        m.platform
+                    )),
+                }
+            }
         }
         s
     }
 }
 
-/// The command that connects (or reconnects) an account on a platform.
-pub fn connect_command(platform: Platform) -> String {
-    format!("psn connect {platform}")
+/// The command that connects (or reconnects) an account on `platform`, when `psn connect`
+/// supports it (X with OAuth, Bluesky with an app password for a handle).
+pub fn connect_command(platform: Platform, handle: Option<&str>) -> Option<String> {
+    match platform {
+        Platform::X => Some("psn connect x".into()),
+        Platform::Bluesky => Some(format!(
+            "psn connect bluesky --handle {}",
+            handle.map_or("<handle>", |h| h.trim().trim_start_matches('@'))
+        )),
+        _ => None,
+    }
+}
+
+/// What a person does to connect an account: "run `psn connect x`", or why they cannot yet.
+pub fn connect_advice(platform: Platform, handle: Option<&str>) -> String {
+    match connect_command(platform, handle) {
+        Some(command) => format!("run `{command}`"),
+        None => format!(
+            "psn cannot connect {platform} accounts yet (this version connects x and bluesky)"
+        ),
+    }
 }
 
 pub fn health(account: &Account, at: DateTime<Utc>) -> AccountHealth {
@@ -125,13 +144,14 @@ pub fn health(account: &Account, at: DateTime<Utc>) -> AccountHealth {
 
 pub fn view(account: &Account, at: DateTime<Utc>) -> AccountView {
     let health = health(account, at);
+    let command = connect_command(account.platform, Some(&account.handle));
     let fix = match health {
         AccountHealth::Ok => None,
         AccountHealth::Disabled => Some(format!(
-            "the account is disabled; run `{}` to connect it again",
-            connect_command(account.platform)
+            "the account is disabled; {} to connect it again",
+            connect_advice(account.platform, Some(&account.handle))
         )),
-        _ => Some(connect_command(account.platform)),
+        _ => Some(command.unwrap_or_else(|| connect_advice(account.platform, None))),
     };
     AccountView {
         id: account.id.clone(),
@@ -155,7 +175,7 @@ pub async fn list_accounts(cx: Ctx<'_>) -> AppResult<AccountList> {
         .filter(|p| !accounts.iter().any(|a| a.platform == *p))
         .map(|platform| MissingPlatform {
             platform,
-            connect_with: connect_command(platform),
+            connect_with: connect_command(platform, None),
         })
         .collect();
     Ok(AccountList {
@@ -231,17 +251,18 @@ pub async fn resolve_target(
         } else {
             format!("@{}", reference.trim().trim_start_matches('@'))
         };
+        let handle = (!reference.starts_with(AccountId::PREFIX)).then_some(reference);
         let Some(account) = find(cx, Some(platform), reference).await? else {
             return Err(AppError::NotConnected(format!(
-                "{platform} account {shown} is not connected: run `{}`",
-                connect_command(platform)
+                "{platform} account {shown} is not connected: {}",
+                connect_advice(platform, handle)
             )));
         };
         if account.status != AccountStatus::Active {
             return Err(AppError::NotConnected(format!(
-                "{platform} account {shown} is {} and cannot publish: run `{}`",
+                "{platform} account {shown} is {} and cannot publish: {}",
                 account.status.as_str(),
-                connect_command(platform)
+                connect_advice(platform, Some(&account.handle))
             )));
         }
         return Ok(Some(account));
@@ -299,6 +320,12 @@ mod tests {
         assert_eq!(health(&gone, t), AccountHealth::Expired);
         let v = view(&gone, t);
         assert_eq!(v.fix.as_deref(), Some("psn connect x"));
+        assert_eq!(
+            connect_command(Platform::Bluesky, Some("@me.bsky.social")).as_deref(),
+            Some("psn connect bluesky --handle me.bsky.social")
+        );
+        assert!(connect_command(Platform::Linkedin, None).is_none());
+        assert!(connect_advice(Platform::Tiktok, None).contains("cannot connect tiktok"));
         assert_eq!(
             health(&account(AccountStatus::NeedsReauth, None), t),
             AccountHealth::NeedsReauth

@@ -281,8 +281,9 @@ failed with.",
         name = "list_accounts",
         description = "List the connected social accounts: platform, handle, status, token \
 expiry and health, with the command that fixes an unhealthy one; and the platforms with no \
-account and the command that connects one (`psn connect <platform>`, which the person runs in \
-a terminal). Use it before creating posts to pick accounts.",
+account with the command that connects one, which the person runs in a terminal (`psn connect \
+x`, `psn connect bluesky --handle NAME`; other platforms cannot be connected by this version). Use \
+it before creating posts to pick accounts.",
         annotations(
             title = "List accounts",
             read_only_hint = true,

@@ -467,7 +467,7 @@ async fn accounts_are_listed_resolved_and_checked(t: &TestStore) {
         .find(|a| a["platform"] == "bluesky")
         .unwrap();
     assert_eq!(bsky["health"], "needs_reauth");
-    assert_eq!(bsky["fix"], "psn connect bluesky");
+    assert_eq!(bsky["fix"], "psn connect bluesky --handle psn.bsky.social");
     let missing: Vec<&str> = list["not_connected"]
         .as_array()
         .unwrap()
@@ -477,6 +477,21 @@ async fn accounts_are_listed_resolved_and_checked(t: &TestStore) {
     assert!(
         missing.contains(&"linkedin") && !missing.contains(&"x"),
         "{missing:?}"
+    );
+    let linkedin = list["not_connected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["platform"] == "linkedin")
+        .unwrap();
+    assert!(linkedin["connect_with"].is_null(), "{linkedin}");
+    let e = c.err(
+        "create_post",
+        json!({"targets": [{"platform": "linkedin", "account": "acme"}], "parts": [{"text": "hi"}]}),
+    );
+    assert!(
+        e.contains("psn cannot connect linkedin accounts yet"),
+        "{e}"
     );
     assert!(text(&r).contains(good.id.as_str()), "{}", text(&r));
     assert!(!r.to_string().contains("credentials"));

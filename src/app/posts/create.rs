@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::super::accounts::{connect_command, resolve_target};
+use super::super::accounts::{connect_advice, resolve_target};
 use super::super::ctx::Ctx;
 use super::super::error::{AppError, AppResult};
 use super::super::text::problems;
@@ -246,8 +246,8 @@ pub async fn create_post(cx: Ctx<'_>, input: CreatePostInput) -> AppResult<Creat
         );
         if account.is_none() {
             warnings.push(format!(
-                "no {p} account connected yet: the post is saved without one; run `{}` before it is due",
-                connect_command(target.platform),
+                "no {p} account connected yet: the post is saved without one and cannot publish until one is ({})",
+                connect_advice(target.platform, None),
                 p = target.platform
             ));
         }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::super::accounts::{AccountHealth, connect_command, health};
+use super::super::accounts::{AccountHealth, connect_advice, connect_command, health};
 use super::super::ctx::Ctx;
 use super::super::error::{AppError, AppResult};
 use super::super::text::check_text;
@@ -178,19 +178,25 @@ fn set_time(post: &mut Post, time: &ResolvedTime) {
 async fn account_warning(cx: Ctx<'_>, post: &Post) -> AppResult<Option<String>> {
     let platform = post.platform;
     let Some(id) = &post.account_id else {
-        return Ok(Some(format!(
-            "no {platform} account connected yet: the scheduler will fail post {} unless you run `{}` before it is due",
-            post.id,
-            connect_command(platform)
-        )));
+        return Ok(Some(match connect_command(platform, None) {
+            Some(command) => format!(
+                "no {platform} account connected yet: the scheduler will fail post {} unless you run `{command}` before it is due",
+                post.id
+            ),
+            None => format!(
+                "no {platform} account connected yet: the scheduler will fail post {} when it is due ({})",
+                post.id,
+                connect_advice(platform, None)
+            ),
+        }));
     };
     let account = match cx.store.get_account(id).await {
         Ok(a) => a,
         Err(crate::store::StoreError::NotFound { .. }) => {
             return Ok(Some(format!(
-                "the {platform} account of post {} was removed: run `{}` and update the post",
+                "the {platform} account of post {} was removed: connect one ({}) and create the post again",
                 post.id,
-                connect_command(platform)
+                connect_advice(platform, None)
             )));
         }
         Err(e) => return Err(e.into()),
@@ -198,14 +204,14 @@ async fn account_warning(cx: Ctx<'_>, post: &Post) -> AppResult<Option<String>> 
     Ok(match health(&account, now()) {
         AccountHealth::Ok | AccountHealth::Expiring => None,
         other => Some(format!(
-            "{platform} account {} is {}: the scheduler will fail post {} unless you run `{}` before it is due",
+            "{platform} account {} is {}: the scheduler will fail post {} unless it is fixed before it is due ({})",
             account.handle,
             serde_json::to_value(other)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default(),
             post.id,
-            connect_command(platform)
+            connect_advice(platform, Some(&account.handle))
         )),
     })
 }
