@@ -475,3 +475,38 @@ fn tool_results_carry_a_summary_then_the_json() {
     let parsed: Value = serde_json::from_str(json_text).unwrap();
     assert_eq!(parsed, r["structuredContent"]);
 }
+
+/// Claude Code may send several calls without waiting; rmcp runs them concurrently and
+/// answers out of order. Every one must succeed once, and the store must hold them all.
+#[test]
+fn concurrent_calls_all_succeed_and_are_matched_by_id() {
+    let mut c = McpClient::start(&[]);
+    let n = 20;
+    for i in 0..n {
+        let msg = json!({
+            "jsonrpc": "2.0",
+            "id": format!("c{i}"),
+            "method": "tools/call",
+            "params": {"name": "create_post", "arguments": {
+                "targets": [{"platform": "x"}, {"platform": "threads"}],
+                "parts": [{"text": format!("concurrent {i}")}]
+            }}
+        });
+        c.send_raw(&msg.to_string());
+    }
+    for i in 0..n {
+        let resp = c.wait_for(&json!(format!("c{i}")));
+        assert_eq!(resp["result"]["isError"], false, "{resp}");
+        let text = resp["result"]["content"][0]["text"].as_str().unwrap();
+        assert!(text.contains("Created 2 drafts"), "{text}");
+    }
+    let drafts = c.ok("list_pending", json!({"statuses": ["draft"], "limit": 200}));
+    assert_eq!(drafts["total"], 2 * n);
+    let previews: BTreeSet<String> = drafts["posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["preview"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(previews.len(), n, "every call created its own posts");
+}
