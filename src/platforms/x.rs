@@ -644,6 +644,20 @@ impl PlatformClient for XClient {
                 }
             }
             tracing::info!(platform_post_id = %head.id, parts_found = part_ids.len(), "found on X");
+            if part_ids.len() < parts.len() {
+                // Part 1 is live but the rest is not: saying "found" would leave the thread
+                // cut short, saying "not found" would post part 1 again. Neither: the user
+                // finishes it.
+                return Err(PlatformError::Permanent {
+                    message: format!(
+                        "thread partly published on X: parts 1-{} of {} are live as {}; the rest was not sent. psn will not post part 1 again: publish the rest by hand as replies to {}, or delete the live parts",
+                        part_ids.len(),
+                        parts.len(),
+                        part_ids.join(", "),
+                        part_ids.last().map(String::as_str).unwrap_or(""),
+                    ),
+                });
+            }
             Ok(Found::Yes(Published {
                 platform_post_id: head.id.clone(),
                 url: Some(Self::post_url(creds, &head.id)),

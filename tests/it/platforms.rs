@@ -429,12 +429,15 @@ async fn reconciles_a_lost_answer_as_found(env: Env) {
         1,
         "the first part exists on the platform"
     );
-    match env.client.find(&env.creds, &req).await.unwrap() {
-        Found::Yes(p) => {
-            assert_eq!(p.platform_post_id, env.posts()[0].0);
-            assert_eq!(p.part_ids.len(), 1, "only the first part went out");
+    match env.client.find(&env.creds, &req).await {
+        Err(PlatformError::Permanent { message }) => {
+            // X: part 1 is live, part 2 never went out. Neither "found" (a thread cut
+            // short) nor "not found" (part 1 again): the error names the live part.
+            assert!(matches!(env.fake, Fake::X(..)));
+            assert!(message.contains(&env.posts()[0].0), "{message}");
+            assert!(message.contains("partly published"), "{message}");
         }
-        Found::No => {
+        Ok(Found::No) => {
             // Bluesky reports a thread cut short as not there: a retry resumes it at the
             // same record keys without writing the first part again.
             assert!(matches!(env.fake, Fake::Bluesky(..)));
@@ -447,6 +450,7 @@ async fn reconciles_a_lost_answer_as_found(env: Env) {
             assert_eq!(env.creates_with_text("did this go out?"), 1);
             assert_eq!(env.posts().len(), 2);
         }
+        other => panic!("unexpected reconciliation of a thread cut short: {other:?}"),
     }
     // A single post lost the same way is found.
     let single = env.request(&["single lost answer"]);
@@ -973,4 +977,20 @@ async fn no_token_appears_in_logs_or_errors() {
             assert!(!s.contains(secret.as_str()), "a secret is shown: {s}");
         }
     }
+}
+
+#[tokio::test]
+async fn x_find_follows_a_whole_thread() {
+    let env = Env::x().await;
+    let req = env.request(&["thread head", "thread middle", "thread tail"]);
+    let published = env
+        .client
+        .publish(&env.creds, &req, &NoWitness)
+        .await
+        .unwrap();
+    // Every part is found by following replied_to from the head.
+    assert_eq!(
+        env.client.find(&env.creds, &req).await.unwrap(),
+        Found::Yes(published)
+    );
 }
