@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
-use super::http::{self, CallKind, LastRateLimit, Reply};
+use super::http::{self, CallKind, LastRateLimit, RefreshCache, Reply};
 use super::{
     Credentials, Found, MetricsBatch, MetricsFailure, PlatformClient, PlatformError, PostMetrics,
     PublishRequest, Published, RateLimit, SearchHit, SearchPage, SearchQuery, Witness,
@@ -32,6 +32,8 @@ pub const POST_COLLECTION: &str = "app.bsky.feed.post";
 /// The largest image Bluesky accepts.
 pub const MAX_IMAGE_BYTES: usize = 2_000_000;
 const METRICS_BATCH: usize = 25;
+const NO_REFRESH_TOKEN: &str =
+    "the Bluesky session has no refresh token: run `psn connect bluesky` again";
 const TID_ALPHABET: &[u8; 32] = b"234567abcdefghijklmnopqrstuvwxyz";
 
 /// The Bluesky adapter.
@@ -39,6 +41,7 @@ pub struct BlueskyClient {
     default_pds: String,
     http: reqwest::Client,
     last: LastRateLimit,
+    refreshed: RefreshCache,
 }
 
 impl std::fmt::Debug for BlueskyClient {
@@ -111,6 +114,7 @@ impl BlueskyClient {
             default_pds: default_pds.into().trim_end_matches('/').to_owned(),
             http,
             last: LastRateLimit::default(),
+            refreshed: RefreshCache::default(),
         }
     }
 
@@ -516,39 +520,39 @@ impl PlatformClient for BlueskyClient {
                 creds
                     .refresh_token
                     .as_ref()
-                    .ok_or_else(|| {
-                        PlatformError::AuthExpired {
-                    message:
-                        "the Bluesky session has no refresh token: run `psn connect bluesky` again"
-                            .into(),
-                }
+                    .ok_or_else(|| PlatformError::AuthExpired {
+                        message: NO_REFRESH_TOKEN.into(),
                     })?;
-            let what = "refreshing the Bluesky session";
-            let reply = self
-                .call(
-                    self.http
-                        .post(self.xrpc(Some(creds), "com.atproto.server.refreshSession"))
-                        .bearer_auth(refresh.expose()),
-                    CallKind::Read,
-                    what,
-                )
+            self.refreshed
+                .refresh(refresh, || async {
+                    let what = "refreshing the Bluesky session";
+                    let reply = self
+                        .call(
+                            self.http
+                                .post(self.xrpc(Some(creds), "com.atproto.server.refreshSession"))
+                                .bearer_auth(refresh.expose()),
+                            CallKind::Read,
+                            what,
+                        )
+                        .await
+                        .map_err(|e| match e {
+                            PlatformError::AuthExpired { message }
+                            | PlatformError::Permanent { message } => PlatformError::AuthExpired {
+                                message: format!(
+                                    "{message}; run `psn connect bluesky --handle {}` again",
+                                    creds.handle
+                                ),
+                            },
+                            other => other,
+                        })?;
+                    let s: WireSession = reply.json(what, CallKind::Read)?;
+                    let mut next = s.into_credentials(creds.server_url.clone());
+                    if next.handle.is_empty() {
+                        next.handle = creds.handle.clone();
+                    }
+                    Ok(next)
+                })
                 .await
-                .map_err(|e| match e {
-                    PlatformError::AuthExpired { message }
-                    | PlatformError::Permanent { message } => PlatformError::AuthExpired {
-                        message: format!(
-                            "{message}; run `psn connect bluesky --handle {}` again",
-                            creds.handle
-                        ),
-                    },
-                    other => other,
-                })?;
-            let s: WireSession = reply.json(what, CallKind::Read)?;
-            let mut next = s.into_credentials(creds.server_url.clone());
-            if next.handle.is_empty() {
-                next.handle = creds.handle.clone();
-            }
-            Ok(next)
         }
         .instrument(span)
         .await

@@ -14,14 +14,19 @@
 //!   are `OutcomeUnknown` and the scheduler reconciles instead of re-posting;
 //! - any other 4xx: `Permanent`, with the platform's own message.
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode};
 
-use super::{PlatformError, RateLimit};
+use sha2::{Digest, Sha256};
+
+use super::{Credentials, PlatformError, RateLimit};
+use crate::config::Secret;
 
 /// `psn/<version>`, sent on every request.
 pub const USER_AGENT: &str = concat!("psn/", env!("CARGO_PKG_VERSION"));
@@ -278,6 +283,49 @@ impl LastRateLimit {
 
     pub fn get(&self) -> Option<RateLimit> {
         self.0.lock().ok().and_then(|s| s.clone())
+    }
+}
+
+/// Refresh tokens are single-use on X and Bluesky: two posts of one account finding their
+/// token expired at once must not both spend the same refresh token (the loser would be
+/// refused and the account wrongly marked for reconnection). Refreshes through one
+/// adapter run one at a time, and a refresh token already exchanged in the last ten
+/// minutes answers with the credentials it was exchanged for. Keys are hashes, never
+/// the tokens themselves.
+#[derive(Default)]
+pub struct RefreshCache(tokio::sync::Mutex<HashMap<String, (Instant, Credentials)>>);
+
+impl std::fmt::Debug for RefreshCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefreshCache")
+    }
+}
+
+impl RefreshCache {
+    const KEEP: Duration = Duration::from_secs(600);
+
+    pub async fn refresh<F, Fut>(
+        &self,
+        old: &Secret,
+        exchange: F,
+    ) -> Result<Credentials, PlatformError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Credentials, PlatformError>>,
+    {
+        let key: String = Sha256::digest(old.expose().as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut done = self.0.lock().await;
+        done.retain(|_, (at, _)| at.elapsed() < Self::KEEP);
+        if let Some((_, creds)) = done.get(&key) {
+            tracing::debug!("refresh token already exchanged here; reusing the result");
+            return Ok(creds.clone());
+        }
+        let fresh = exchange().await?;
+        done.insert(key, (Instant::now(), fresh.clone()));
+        Ok(fresh)
     }
 }
 

@@ -18,7 +18,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
-use super::http::{self, CallKind, LastRateLimit, Reply};
+use super::http::{self, CallKind, LastRateLimit, RefreshCache, Reply};
 use super::{
     Credentials, Found, MetricsBatch, MetricsFailure, PlatformClient, PlatformError, PostMetrics,
     PublishRequest, Published, RateLimit, SearchHit, SearchPage, SearchQuery, Witness,
@@ -49,6 +49,7 @@ pub struct XClient {
     client_secret: Option<Secret>,
     http: reqwest::Client,
     last: LastRateLimit,
+    refreshed: RefreshCache,
     /// The longest wait between media status polls (X's `check_after_secs` is honoured up to this).
     max_poll_wait: Duration,
 }
@@ -103,6 +104,7 @@ impl XClient {
             client_secret,
             http,
             last: LastRateLimit::default(),
+            refreshed: RefreshCache::default(),
             max_poll_wait: Duration::from_secs(30),
         }
     }
@@ -680,21 +682,25 @@ impl PlatformClient for XClient {
                             .into(),
                     })?;
             let client_id = self.require_client_id()?;
-            let form = [
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh.expose()),
-                ("client_id", client_id),
-            ];
-            let t = self.token_request(&form, "refreshing the X token").await?;
-            Ok(Credentials {
-                access_token: t.access_token,
-                // X rotates refresh tokens; keep the old one only if none came back.
-                refresh_token: t.refresh_token.or_else(|| creds.refresh_token.clone()),
-                expires_at: t.expires_at,
-                user_id: creds.user_id.clone(),
-                handle: creds.handle.clone(),
-                server_url: creds.server_url.clone(),
-            })
+            self.refreshed
+                .refresh(refresh, || async {
+                    let form = [
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", refresh.expose()),
+                        ("client_id", client_id),
+                    ];
+                    let t = self.token_request(&form, "refreshing the X token").await?;
+                    Ok(Credentials {
+                        access_token: t.access_token,
+                        // X rotates refresh tokens; keep the old one only if none came back.
+                        refresh_token: t.refresh_token.or_else(|| creds.refresh_token.clone()),
+                        expires_at: t.expires_at,
+                        user_id: creds.user_id.clone(),
+                        handle: creds.handle.clone(),
+                        server_url: creds.server_url.clone(),
+                    })
+                })
+                .await
         }
         .instrument(span)
         .await
