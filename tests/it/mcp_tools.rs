@@ -141,8 +141,9 @@ async fn create_schedule_list_get_cancel(t: &TestStore) {
     assert!(warnings.contains("psn connect x"), "{warnings}");
 
     // Drafts are not pending.
-    let pending = c.ok("list_pending", json!({}));
-    assert_eq!(pending["total"], 0);
+    let r = c.call("list_pending", json!({}));
+    assert_eq!(r["structuredContent"]["total"], 0);
+    assert_eq!(text(&r), "Nothing is queued and nothing needs attention.");
 
     let at = future(30);
     let r = c.call("schedule_post", json!({"id": group, "at": at}));

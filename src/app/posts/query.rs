@@ -310,8 +310,14 @@ pub struct PendingPage {
 impl PendingPage {
     pub fn summary(&self) -> String {
         if self.posts.is_empty() {
+            if self.total > 0 {
+                return format!("No more posts: all {} were on earlier pages.", self.total);
+            }
+            if self.statuses == PENDING {
+                return "Nothing is queued and nothing needs attention.".into();
+            }
             let names: Vec<&str> = self.statuses.iter().map(|s| s.as_str()).collect();
-            return format!("No posts are {}.", names.join(", "));
+            return format!("No posts are {}.", names.join(" or "));
         }
         let mut s = format!(
             "{} of {} post{}:",
