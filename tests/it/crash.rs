@@ -7,7 +7,10 @@ use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use psn::domain::{Account, AccountId, AccountStatus, GroupId, NewPost, Platform, Post, PostContent, PostPart, PostStatus, now};
+use psn::domain::{
+    Account, AccountId, AccountStatus, GroupId, NewPost, Platform, Post, PostContent, PostPart,
+    PostStatus, now,
+};
 use psn::platforms::fake::FakeX;
 use psn::store::{PageRequest, PostFilter};
 use psn::vault::Vault;
@@ -32,7 +35,11 @@ impl Drop for Child9 {
 }
 
 fn spawn(env: &[(String, String)], log: &std::path::Path) -> Child9 {
-    let stderr = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_psn"));
     cmd.arg("scheduler")
         .env_clear()
@@ -41,7 +48,9 @@ fn spawn(env: &[(String, String)], log: &std::path::Path) -> Child9 {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr);
-    Child9 { child: cmd.spawn().expect("spawn psn scheduler") }
+    Child9 {
+        child: cmd.spawn().expect("spawn psn scheduler"),
+    }
 }
 
 async fn all_posts(t: &TestStore) -> Vec<Post> {
@@ -100,7 +109,12 @@ async fn rig(t: &TestStore, n: usize, spread: chrono::Duration, instance: &str) 
                 group_id: GroupId::new(),
                 platform: Platform::X,
                 account_id: Some(account.id.clone()),
-                content: PostContent { parts: vec![PostPart { text: format!("crash test post #{i}"), media: vec![] }] },
+                content: PostContent {
+                    parts: vec![PostPart {
+                        text: format!("crash test post #{i}"),
+                        media: vec![],
+                    }],
+                },
                 max_attempts: 10,
                 created_by: "crash-test".into(),
             }
@@ -116,7 +130,15 @@ async fn rig(t: &TestStore, n: usize, spread: chrono::Duration, instance: &str) 
         t.store.insert_posts(chunk, "crash-test").await.unwrap();
     }
 
-    let url = t.url.clone().unwrap_or_else(|| t.settings.database.url.as_ref().unwrap().expose().to_owned());
+    let url = t.url.clone().unwrap_or_else(|| {
+        t.settings
+            .database
+            .url
+            .as_ref()
+            .unwrap()
+            .expose()
+            .to_owned()
+    });
     let dir = tempfile::tempdir().unwrap();
     let env: Vec<(String, String)> = [
         ("PSN_DATABASE_URL", url.as_str()),
@@ -134,7 +156,12 @@ async fn rig(t: &TestStore, n: usize, spread: chrono::Duration, instance: &str) 
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let log = dir.path().join("scheduler.log");
-    Rig { fake, env, log, _dir: dir }
+    Rig {
+        fake,
+        env,
+        log,
+        _dir: dir,
+    }
 }
 
 /// Waits until no post is scheduled, publishing or awaiting reconciliation; returns how many still are.
@@ -145,7 +172,12 @@ async fn settle(t: &TestStore, limit: Duration) -> usize {
         let open = match try_all_posts(t).await {
             Ok(posts) => posts
                 .iter()
-                .filter(|p| matches!(p.status, PostStatus::Scheduled | PostStatus::Publishing | PostStatus::NeedsReconcile))
+                .filter(|p| {
+                    matches!(
+                        p.status,
+                        PostStatus::Scheduled | PostStatus::Publishing | PostStatus::NeedsReconcile
+                    )
+                })
                 .count(),
             Err(_) => usize::MAX,
         };
@@ -157,7 +189,12 @@ async fn settle(t: &TestStore, limit: Duration) -> usize {
 }
 
 async fn kill_9_while_publishing_never_doubles_or_loses_a_post(t: &TestStore) {
-    let Rig { fake, env, log, _dir } = rig(t, POSTS, chrono::Duration::seconds(8), "crash-child").await;
+    let Rig {
+        fake,
+        env,
+        log,
+        _dir,
+    } = rig(t, POSTS, chrono::Duration::seconds(8), "crash-child").await;
     let mut kills = 0;
     while kills < KILLS {
         let child = spawn(&env, &log);
@@ -195,7 +232,10 @@ async fn kill_9_while_publishing_never_doubles_or_loses_a_post(t: &TestStore) {
             _ => false,
         };
         if !accounted {
-            lost.push(format!("{} {} on_fake={on_fake} error={:?}", p.id, p.status, p.last_error));
+            lost.push(format!(
+                "{} {} on_fake={on_fake} error={:?}",
+                p.id, p.status, p.last_error
+            ));
         }
     }
     eprintln!(
@@ -206,13 +246,24 @@ async fn kill_9_while_publishing_never_doubles_or_loses_a_post(t: &TestStore) {
         stored.len(),
         by_status.get(&PostStatus::Published).copied().unwrap_or(0),
         by_status.get(&PostStatus::Failed).copied().unwrap_or(0),
-        by_status.get(&PostStatus::NeedsReconcile).copied().unwrap_or(0),
+        by_status
+            .get(&PostStatus::NeedsReconcile)
+            .copied()
+            .unwrap_or(0),
         fake.create_requests(),
         lost.len()
     );
     if !lost.is_empty() || duplicates > 0 {
         let tail = std::fs::read_to_string(&log).unwrap_or_default();
-        let tail: String = tail.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+        let tail: String = tail
+            .lines()
+            .rev()
+            .take(40)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
         eprintln!("scheduler log (last lines):\n{tail}");
     }
     assert_eq!(stored.len(), POSTS);
@@ -223,8 +274,15 @@ async fn kill_9_while_publishing_never_doubles_or_loses_a_post(t: &TestStore) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_scheduler_processes_publish_a_thousand_posts_exactly_once() {
-    let Some(t) = crate::support::db::postgres().await else { return };
-    let Rig { fake, env, log, _dir } = rig(&t, 1000, chrono::Duration::seconds(2), "unused").await;
+    let Some(t) = crate::support::db::postgres().await else {
+        return;
+    };
+    let Rig {
+        fake,
+        env,
+        log,
+        _dir,
+    } = rig(&t, 1000, chrono::Duration::seconds(2), "unused").await;
     let children: Vec<Child9> = (0..3)
         .map(|i| {
             let mut env = env.clone();
@@ -236,8 +294,14 @@ async fn three_scheduler_processes_publish_a_thousand_posts_exactly_once() {
     let open = settle(&t, Duration::from_secs(120)).await;
     drop(children);
     let stored = all_posts(&t).await;
-    let published = stored.iter().filter(|p| p.status == PostStatus::Published).count();
-    let duplicates = stored.iter().filter(|p| fake.creates_with_text(&p.content.parts[0].text) > 1).count();
+    let published = stored
+        .iter()
+        .filter(|p| p.status == PostStatus::Published)
+        .count();
+    let duplicates = stored
+        .iter()
+        .filter(|p| fake.creates_with_text(&p.content.parts[0].text) > 1)
+        .count();
     let mut by_instance: HashMap<String, usize> = HashMap::new();
     for p in &stored {
         for e in t.store.list_audit(p.id.as_str(), 100).await.unwrap() {
@@ -255,7 +319,10 @@ async fn three_scheduler_processes_publish_a_thousand_posts_exactly_once() {
     assert_eq!(published, 1000);
     assert_eq!(duplicates, 0);
     assert_eq!(fake.posts().len(), 1000);
-    assert!(by_instance.len() >= 2, "the work was shared: {by_instance:?}");
+    assert!(
+        by_instance.len() >= 2,
+        "the work was shared: {by_instance:?}"
+    );
 }
 
 /// Opt-in (it restarts the machine's Postgres, which would disturb other tests):
@@ -264,8 +331,15 @@ async fn three_scheduler_processes_publish_a_thousand_posts_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "restarts the Postgres cluster; run on purpose"]
 async fn postgres_restart_mid_run_loses_and_doubles_nothing() {
-    let Some(t) = crate::support::db::postgres().await else { return };
-    let Rig { fake, env, log, _dir } = rig(&t, 300, chrono::Duration::seconds(10), "restart-child").await;
+    let Some(t) = crate::support::db::postgres().await else {
+        return;
+    };
+    let Rig {
+        fake,
+        env,
+        log,
+        _dir,
+    } = rig(&t, 300, chrono::Duration::seconds(10), "restart-child").await;
     let child = spawn(&env, &log);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let version = std::fs::read_dir("/etc/postgresql")
@@ -288,12 +362,26 @@ async fn postgres_restart_mid_run_loses_and_doubles_nothing() {
     let open = settle(&t, Duration::from_secs(120)).await;
     drop(child);
     let stored = all_posts(&t).await;
-    let duplicates = stored.iter().filter(|p| fake.creates_with_text(&p.content.parts[0].text) > 1).count();
-    let published = stored.iter().filter(|p| p.status == PostStatus::Published).count();
-    eprintln!("postgres restart: {} posts, published {published}, still open {open}, duplicates {duplicates}", stored.len());
+    let duplicates = stored
+        .iter()
+        .filter(|p| fake.creates_with_text(&p.content.parts[0].text) > 1)
+        .count();
+    let published = stored
+        .iter()
+        .filter(|p| p.status == PostStatus::Published)
+        .count();
+    eprintln!(
+        "postgres restart: {} posts, published {published}, still open {open}, duplicates {duplicates}",
+        stored.len()
+    );
     assert_eq!(duplicates, 0);
     assert_eq!(open, 0);
     for p in &stored {
-        assert!(p.status == PostStatus::Published || p.last_error.is_some(), "{} {} without a reason", p.id, p.status);
+        assert!(
+            p.status == PostStatus::Published || p.last_error.is_some(),
+            "{} {} without a reason",
+            p.id,
+            p.status
+        );
     }
 }

@@ -5,6 +5,7 @@ mod support;
 mod cli;
 mod cli_posts;
 mod connect;
+mod crash;
 mod mcp;
 mod mcp_tools;
 mod platforms;
