@@ -38,7 +38,7 @@ or a local date-time with an IANA zone. It answers with the UTC and local time.
 4. list_pending to see the queue and anything needing attention (failed, needs_reconcile); \
 get_post for one post's full content and history.
 Edit with update_post, withdraw with cancel_post, and retry_post a failed post once its cause \
-is fixed. list_accounts shows connected accounts and the `psn connect …` command a \
+is fixed. On a company hub, scheduled and edited posts wait for an approver before they publish. list_accounts shows connected accounts and the `psn connect …` command a \
 person must run in a terminal to connect one; never ask for passwords or tokens in chat. \
 Every failure result says what to do next.";
 

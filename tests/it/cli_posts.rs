@@ -126,6 +126,56 @@ fn a_post_goes_from_draft_to_queue_to_cancelled_on_the_command_line() {
 }
 
 #[test]
+fn a_part_can_be_read_from_stdin() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_psn"))
+        .args([
+            "post",
+            "create",
+            "--to",
+            "mastodon",
+            "first part",
+            "-",
+            "--json",
+        ])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .env("PSN_DATA_DIR", dir.path())
+        .env("PSN_SCHEDULER_ENABLED", "false")
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all("second part,\nfrom a pipe\n".as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = created["created"]["posts"][0]["post_id"].as_str().unwrap();
+    let shown = json(dir.path(), &["post", "show", id, "--json"]);
+    assert_eq!(
+        shown["content"]["parts"][1]["text"],
+        "second part,\nfrom a pipe"
+    );
+    let out = psn(dir.path(), &[], &["post", "create", "--to", "x", "-", "-"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only one part can be read from stdin"));
+}
+
+#[test]
 fn ideas_and_accounts_on_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
