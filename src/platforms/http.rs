@@ -228,7 +228,8 @@ pub fn bluesky_rate_limit(headers: &HeaderMap) -> Option<RateLimit> {
     )
 }
 
-fn rate_limit_from(
+/// A rate limit from three headers (limit, remaining, reset in unix seconds).
+pub fn rate_limit_from(
     headers: &HeaderMap,
     limit: &str,
     remaining: &str,

@@ -182,6 +182,31 @@ impl XClient {
                 message: format!("{message} (the X API plan does not include this)"),
             };
         }
+        if code == 429 {
+            // A create can be refused by the 24-hour user or app limit while the
+            // 15-minute window still has room: wait for the limit that ran out.
+            let daily = ["x-user-limit-24hour", "x-app-limit-24hour"]
+                .into_iter()
+                .filter_map(|prefix| {
+                    http::rate_limit_from(
+                        &reply.headers,
+                        &format!("{prefix}-limit"),
+                        &format!("{prefix}-remaining"),
+                        &format!("{prefix}-reset"),
+                    )
+                })
+                .filter(|r| r.remaining == Some(0))
+                .max_by_key(|r| r.reset_at);
+            if let Some(daily) = daily {
+                return http::status_error(
+                    reply.status,
+                    &reply.headers,
+                    Some(&daily),
+                    format!("{message} (the 24-hour posting limit is used up)"),
+                    kind,
+                );
+            }
+        }
         http::status_error(reply.status, &reply.headers, rl, message, kind)
     }
 

@@ -672,6 +672,33 @@ async fn x_duplicate_and_usage_cap_are_permanent() {
 }
 
 #[tokio::test]
+async fn x_daily_limit_waits_for_the_24_hour_reset() {
+    let env = Env::x().await;
+    env.inject(
+        Endpoint::Create,
+        Fault::DailyLimit {
+            reset_in_secs: 6 * 3600,
+        },
+        1,
+    );
+    let before = Utc::now();
+    let err = env
+        .client
+        .publish(&env.creds, &env.request(&["one too many"]), &NoWitness)
+        .await
+        .unwrap_err();
+    let PlatformError::RateLimited { until, message } = err else {
+        panic!("expected RateLimited, got {err:?}");
+    };
+    let expected = before + chrono::Duration::hours(6);
+    assert!(
+        (until - expected).num_seconds().abs() <= 3,
+        "{until} vs {expected}"
+    );
+    assert!(message.contains("24-hour"), "{message}");
+}
+
+#[tokio::test]
 async fn x_5xx_on_create_is_unknown_unless_503() {
     let env = Env::x().await;
     env.inject(Endpoint::Create, Fault::server_error(500), 1);

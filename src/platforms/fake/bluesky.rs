@@ -425,7 +425,7 @@ fn rate_headers(limit: u64, remaining: u64, reset_in: i64, window: i64) -> Heade
 
 fn fault_response(fault: &Fault) -> Option<Response> {
     Some(match fault {
-        Fault::RateLimited { reset_in_secs } => {
+        Fault::RateLimited { reset_in_secs } | Fault::DailyLimit { reset_in_secs } => {
             let mut r = xrpc_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "RateLimitExceeded",

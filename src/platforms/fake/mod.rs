@@ -66,6 +66,10 @@ pub enum Endpoint {
 pub enum Fault {
     /// 429 with the platform's rate-limit headers, resetting `reset_in_secs` from now.
     RateLimited { reset_in_secs: u64 },
+    /// X: 429 because the 24-hour user limit is used up (`x-user-limit-24hour-*` headers,
+    /// resetting `reset_in_secs` from now) while the 15-minute window has room.
+    /// Bluesky: as `RateLimited`.
+    DailyLimit { reset_in_secs: u64 },
     /// This 5xx status, before anything is created.
     ServerError { status: u16 },
     /// The access token is refused as expired (X: 401; Bluesky: 400 `ExpiredToken`).

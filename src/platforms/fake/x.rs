@@ -416,6 +416,24 @@ fn fault_response(fault: &Fault) -> Option<Response> {
             ));
             r
         }
+        Fault::DailyLimit { reset_in_secs } => {
+            let mut r = problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too Many Requests",
+                "Too Many Requests",
+                "about:blank",
+            );
+            r.headers_mut().extend(rate_headers(100, 99, 900));
+            let reset = Utc::now()
+                + chrono::Duration::seconds(i64::try_from(*reset_in_secs).unwrap_or(86_400));
+            r.headers_mut()
+                .insert("x-user-limit-24hour-limit", header(2400));
+            r.headers_mut()
+                .insert("x-user-limit-24hour-remaining", header(0));
+            r.headers_mut()
+                .insert("x-user-limit-24hour-reset", header(reset.timestamp()));
+            r
+        }
         Fault::ServerError { status } => problem(
             StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             "Service Unavailable",
