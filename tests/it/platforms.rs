@@ -1056,3 +1056,76 @@ async fn x_find_follows_a_whole_thread() {
         Found::Yes(published)
     );
 }
+
+// ---- the fakes from another process ----
+
+#[tokio::test]
+async fn fakes_are_driven_over_http_by_other_processes() {
+    use psn::domain::Platform;
+    use psn::platforms::fake::serve_fake;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let browser = test_http();
+    for platform in [Platform::X, Platform::Bluesky] {
+        let fake = serve_fake(platform, addr).await.unwrap();
+        let base = fake.base_url().to_owned();
+        let user: serde_json::Value = browser
+            .post(format!("{base}/_fake/users"))
+            .json(&serde_json::json!({ "handle": "remote.test" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let creds = Credentials {
+            access_token: Secret::new(user["access_token"].as_str().unwrap()),
+            refresh_token: Some(Secret::new(user["refresh_token"].as_str().unwrap())),
+            expires_at: None,
+            user_id: Some(user["id"].as_str().unwrap().to_owned()),
+            handle: "remote.test".into(),
+            server_url: Some(base.clone()),
+        };
+        let client: Arc<dyn PlatformClient> = match platform {
+            Platform::X => Arc::new(XClient::new(&base, None, None, test_http())),
+            _ => Arc::new(BlueskyClient::new(&base, test_http())),
+        };
+        let fault = serde_json::json!({
+            "endpoint": "create", "fault": { "kind": "server_error", "status": 503 }, "times": 1,
+        });
+        let status = browser
+            .post(format!("{base}/_fake/faults"))
+            .json(&fault)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status.as_u16(), 204);
+        let req = PublishRequest {
+            post_id: "post_remote".into(),
+            content: PostContent {
+                parts: vec![PostPart {
+                    text: "from afar".into(),
+                    media: vec![],
+                }],
+            },
+            publish_key: new_tid(),
+            not_before: Utc::now(),
+        };
+        let err = client.publish(&creds, &req, &NoWitness).await.unwrap_err();
+        assert!(matches!(err, PlatformError::Retryable { .. }), "{err:?}");
+        client.publish(&creds, &req, &NoWitness).await.unwrap();
+        let state: serde_json::Value = browser
+            .get(format!("{base}/_fake/state"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let posts = state["posts"].as_array().unwrap();
+        assert_eq!(posts.len(), 1, "{platform}: {state}");
+        assert_eq!(posts[0]["text"], "from afar");
+        assert_eq!(state["create_requests"], 2);
+    }
+    assert!(serve_fake(Platform::Linkedin, addr).await.is_err());
+}
