@@ -7,24 +7,32 @@
 //! to t.co and escapes `&<>`) created at or after the claim, less two minutes for clock
 //! skew. Two posts with the same text cannot both exist there: X refuses duplicate content.
 
+mod media;
+mod oauth;
+mod wire;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use reqwest::multipart::{Form, Part};
-use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use super::http::{self, CallKind, LastRateLimit, RefreshCache, Reply};
 use super::{
-    Credentials, Found, MetricsBatch, MetricsFailure, PlatformClient, PlatformError, PostMetrics,
+    Credentials, Found, MetricsBatch, MetricsFailure, PlatformClient, PlatformError,
     PublishRequest, Published, RateLimit, SearchHit, SearchPage, SearchQuery, Witness,
 };
 use crate::config::{PlatformSettings, Secret};
-use crate::domain::{Media, MediaKind, Platform};
+use crate::domain::Platform;
+
+pub use oauth::{TokenSet, XUser};
+use wire::{
+    DataEnvelope, MetricsPage, MetricsTweet, PartialError, Problem, SearchWire, Timeline, Tweet,
+    WireTimelineTweet, WireUser,
+};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.x.com";
 pub const DEFAULT_AUTHORIZE_URL: &str = "https://x.com/i/oauth2/authorize";
@@ -61,34 +69,6 @@ impl std::fmt::Debug for XClient {
             .field("client_id", &self.client_id)
             .finish_non_exhaustive()
     }
-}
-
-/// Tokens from X's token endpoint.
-#[derive(Clone)]
-pub struct TokenSet {
-    pub access_token: Secret,
-    pub refresh_token: Option<Secret>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub scope: Option<String>,
-}
-
-impl std::fmt::Debug for TokenSet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenSet")
-            .field("access_token", &self.access_token)
-            .field("refresh_token", &self.refresh_token)
-            .field("expires_at", &self.expires_at)
-            .field("scope", &self.scope)
-            .finish()
-    }
-}
-
-/// The user a token belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct XUser {
-    pub id: String,
-    pub username: String,
-    pub name: Option<String>,
 }
 
 impl XClient {
@@ -210,167 +190,6 @@ impl XClient {
         http::status_error(reply.status, &reply.headers, rl, message, kind)
     }
 
-    /// Uploads one media item and returns its media id.
-    async fn upload(&self, creds: &Credentials, media: &Media) -> Result<String, PlatformError> {
-        let bytes = http::load_media(&self.http, &media.source).await?;
-        let id = match media.kind {
-            MediaKind::Image => self.upload_simple(creds, media, bytes).await?,
-            MediaKind::Gif | MediaKind::Video => self.upload_chunked(creds, media, bytes).await?,
-        };
-        if let Some(alt) = media.alt.as_deref().filter(|a| !a.trim().is_empty()) {
-            let body = json!({ "id": id, "metadata": { "alt_text": { "text": alt } } });
-            self.call(
-                self.http
-                    .post(self.url("/2/media/metadata"))
-                    .bearer_auth(creds.access_token.expose())
-                    .json(&body),
-                CallKind::Read,
-                "setting alt text on X media",
-            )
-            .await?;
-        }
-        Ok(id)
-    }
-
-    async fn upload_simple(
-        &self,
-        creds: &Credentials,
-        media: &Media,
-        bytes: Vec<u8>,
-    ) -> Result<String, PlatformError> {
-        let form = Form::new()
-            .part("media", media_part(media, bytes)?)
-            .text("media_category", "tweet_image");
-        let reply = self
-            .call(
-                self.http
-                    .post(self.url("/2/media/upload"))
-                    .bearer_auth(creds.access_token.expose())
-                    .multipart(form),
-                CallKind::Read,
-                "uploading an image to X",
-            )
-            .await?;
-        let up: MediaEnvelope = reply.json("uploading an image to X", CallKind::Read)?;
-        let id = up.id().ok_or_else(|| PlatformError::Permanent {
-            message: "uploading an image to X: the answer held no media id".into(),
-        })?;
-        if let Some(info) = up.data.and_then(|d| d.processing_info) {
-            self.wait_processed(creds, &id, info).await?;
-        }
-        Ok(id)
-    }
-
-    async fn upload_chunked(
-        &self,
-        creds: &Credentials,
-        media: &Media,
-        bytes: Vec<u8>,
-    ) -> Result<String, PlatformError> {
-        let category = match media.kind {
-            MediaKind::Gif => "tweet_gif",
-            _ => "tweet_video",
-        };
-        let init = json!({
-            "media_type": media.mime,
-            "total_bytes": bytes.len(),
-            "media_category": category,
-        });
-        let what = "starting a chunked upload to X";
-        let reply = self
-            .call(
-                self.http
-                    .post(self.url("/2/media/upload/initialize"))
-                    .bearer_auth(creds.access_token.expose())
-                    .json(&init),
-                CallKind::Read,
-                what,
-            )
-            .await?;
-        let id = reply
-            .json::<MediaEnvelope>(what, CallKind::Read)?
-            .id()
-            .ok_or_else(|| PlatformError::Permanent {
-                message: format!("{what}: the answer held no media id"),
-            })?;
-        for (index, chunk) in bytes.chunks(CHUNK).enumerate() {
-            let form = Form::new()
-                .part("media", media_part(media, chunk.to_vec())?)
-                .text("segment_index", index.to_string());
-            self.call(
-                self.http
-                    .post(self.url(&format!("/2/media/upload/{id}/append")))
-                    .bearer_auth(creds.access_token.expose())
-                    .multipart(form),
-                CallKind::Read,
-                "uploading a chunk to X",
-            )
-            .await?;
-        }
-        let what = "finishing a chunked upload to X";
-        let reply = self
-            .call(
-                self.http
-                    .post(self.url(&format!("/2/media/upload/{id}/finalize")))
-                    .bearer_auth(creds.access_token.expose()),
-                CallKind::Read,
-                what,
-            )
-            .await?;
-        let fin: MediaEnvelope = reply.json(what, CallKind::Read)?;
-        if let Some(info) = fin.data.and_then(|d| d.processing_info) {
-            self.wait_processed(creds, &id, info).await?;
-        }
-        Ok(id)
-    }
-
-    /// Polls `STATUS` until X has processed the media, honouring `check_after_secs`.
-    async fn wait_processed(
-        &self,
-        creds: &Credentials,
-        id: &str,
-        mut info: ProcessingInfo,
-    ) -> Result<(), PlatformError> {
-        for _ in 0..MAX_STATUS_POLLS {
-            match info.state.as_str() {
-                "succeeded" => return Ok(()),
-                "failed" => {
-                    let why = info
-                        .error
-                        .and_then(|e| e.message.or(e.name))
-                        .unwrap_or_else(|| "no reason given".into());
-                    return Err(PlatformError::Permanent {
-                        message: format!("X could not process media {id}: {why}"),
-                    });
-                }
-                _ => {}
-            }
-            let wait =
-                Duration::from_secs(info.check_after_secs.unwrap_or(1)).min(self.max_poll_wait);
-            tokio::time::sleep(wait).await;
-            let what = "checking X media processing";
-            let reply = self
-                .call(
-                    self.http
-                        .get(self.url("/2/media/upload"))
-                        .bearer_auth(creds.access_token.expose())
-                        .query(&[("command", "STATUS"), ("media_id", id)]),
-                    CallKind::Read,
-                    what,
-                )
-                .await?;
-            let status: MediaEnvelope = reply.json(what, CallKind::Read)?;
-            match status.data.and_then(|d| d.processing_info) {
-                Some(next) => info = next,
-                None => return Ok(()),
-            }
-        }
-        Err(PlatformError::Retryable {
-            message: format!("X is still processing media {id}; try again later"),
-            retry_after: None,
-        })
-    }
-
     /// Creates one post.
     async fn create(
         &self,
@@ -408,114 +227,6 @@ impl XClient {
         } else {
             format!("https://x.com/{handle}/status/{id}")
         }
-    }
-
-    /// The authorize URL for the PKCE flow.
-    pub fn authorize_url(
-        authorize_base: &str,
-        client_id: &str,
-        redirect_uri: &str,
-        state: &str,
-        code_challenge: &str,
-    ) -> String {
-        let mut url = match reqwest::Url::parse(authorize_base) {
-            Ok(u) => u,
-            Err(_) => return authorize_base.to_owned(),
-        };
-        url.query_pairs_mut()
-            .append_pair("response_type", "code")
-            .append_pair("client_id", client_id)
-            .append_pair("redirect_uri", redirect_uri)
-            .append_pair("scope", SCOPES)
-            .append_pair("state", state)
-            .append_pair("code_challenge", code_challenge)
-            .append_pair("code_challenge_method", "S256");
-        url.into()
-    }
-
-    /// Exchanges an authorization code (PKCE) for tokens.
-    #[tracing::instrument(name = "x.exchange_code", skip_all)]
-    pub async fn exchange_code(
-        &self,
-        code: &str,
-        code_verifier: &str,
-        redirect_uri: &str,
-    ) -> Result<TokenSet, PlatformError> {
-        let client_id = self.require_client_id()?;
-        let form = [
-            ("code", code),
-            ("grant_type", "authorization_code"),
-            ("redirect_uri", redirect_uri),
-            ("code_verifier", code_verifier),
-            ("client_id", client_id),
-        ];
-        self.token_request(&form, "exchanging the X authorization code")
-            .await
-    }
-
-    /// The user the token belongs to (`GET /2/users/me`).
-    #[tracing::instrument(name = "x.me", skip_all)]
-    pub async fn me(&self, access_token: &Secret) -> Result<XUser, PlatformError> {
-        let what = "reading the X user";
-        let reply = self
-            .call(
-                self.http
-                    .get(self.url("/2/users/me"))
-                    .bearer_auth(access_token.expose()),
-                CallKind::Read,
-                what,
-            )
-            .await?;
-        let me: DataEnvelope<WireUser> = reply.json(what, CallKind::Read)?;
-        Ok(XUser {
-            id: me.data.id,
-            username: me.data.username,
-            name: me.data.name,
-        })
-    }
-
-    fn require_client_id(&self) -> Result<&str, PlatformError> {
-        self.client_id.as_deref().ok_or_else(|| PlatformError::Permanent {
-            message: "no X client id: set PSN_X_CLIENT_ID (platforms.x.client_id) to your X app's OAuth 2 client id".into(),
-        })
-    }
-
-    async fn token_request(
-        &self,
-        form: &[(&str, &str)],
-        what: &str,
-    ) -> Result<TokenSet, PlatformError> {
-        let mut req = self.http.post(self.url("/2/oauth2/token")).form(form);
-        if let (Some(id), Some(secret)) = (&self.client_id, &self.client_secret) {
-            req = req.basic_auth(id, Some(secret.expose()));
-        }
-        let reply = http::send(req, CallKind::Read, what).await?;
-        self.last.record(http::x_rate_limit(&reply.headers));
-        if !reply.is_success() {
-            let err: OAuthError = serde_json::from_slice(&reply.body).unwrap_or_default();
-            let said = err
-                .error_description
-                .or(err.error)
-                .unwrap_or_else(|| format!("HTTP {}", reply.status.as_u16()));
-            let message = format!("{what}: X answered {}: {said}", reply.status.as_u16());
-            return Err(match reply.status.as_u16() {
-                400 | 401 => PlatformError::AuthExpired {
-                    message: format!("{message}; run `psn connect x` again"),
-                },
-                _ => {
-                    http::status_error(reply.status, &reply.headers, None, message, CallKind::Read)
-                }
-            });
-        }
-        let t: WireToken = reply.json(what, CallKind::Read)?;
-        Ok(TokenSet {
-            access_token: Secret::new(t.access_token),
-            refresh_token: t.refresh_token.map(Secret::new),
-            expires_at: t
-                .expires_in
-                .map(|s| crate::domain::now() + chrono::Duration::seconds(s)),
-            scope: t.scope,
-        })
     }
 
     async fn timeline_page(
@@ -941,22 +652,6 @@ fn partial_thread(
     }
 }
 
-fn media_part(media: &Media, bytes: Vec<u8>) -> Result<Part, PlatformError> {
-    let name = media
-        .source
-        .rsplit(['/', '\\'])
-        .next()
-        .filter(|n| !n.is_empty())
-        .unwrap_or("media")
-        .to_owned();
-    Part::bytes(bytes)
-        .file_name(name)
-        .mime_str(&media.mime)
-        .map_err(|_| PlatformError::Permanent {
-            message: format!("`{}` is not a valid MIME type", http::shorten(&media.mime)),
-        })
-}
-
 /// Keeps an id usable as one path segment.
 fn path_segment(id: &str) -> String {
     id.chars().filter(char::is_ascii_alphanumeric).collect()
@@ -977,243 +672,6 @@ pub fn text_hash(text: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-// ---- wire types (private) ----
-
-#[derive(Deserialize, Default)]
-struct Problem {
-    title: Option<String>,
-    detail: Option<String>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    errors: Option<Vec<ProblemItem>>,
-}
-
-#[derive(Deserialize)]
-struct ProblemItem {
-    message: Option<String>,
-    detail: Option<String>,
-}
-
-impl Problem {
-    /// The problem's detail (or title), followed by the specific errors when X lists them.
-    fn message(&self) -> Option<String> {
-        let specifics: Vec<String> = self
-            .errors
-            .iter()
-            .flatten()
-            .filter_map(|e| e.message.clone().or_else(|| e.detail.clone()))
-            .collect();
-        let head = self.detail.clone().or_else(|| self.title.clone());
-        match (head, specifics.is_empty()) {
-            (Some(h), true) => Some(h),
-            (Some(h), false) => Some(format!("{h} ({})", specifics.join("; "))),
-            (None, false) => Some(specifics.join("; ")),
-            (None, true) => None,
-        }
-    }
-}
-
-#[derive(Deserialize, Default)]
-struct OAuthError {
-    error: Option<String>,
-    error_description: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct WireToken {
-    access_token: String,
-    refresh_token: Option<String>,
-    expires_in: Option<i64>,
-    scope: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct DataEnvelope<T> {
-    data: T,
-}
-
-#[derive(Deserialize)]
-struct Tweet {
-    id: String,
-}
-
-#[derive(Deserialize)]
-struct WireUser {
-    id: String,
-    username: String,
-    name: Option<String>,
-    public_metrics: Option<UserMetrics>,
-}
-
-#[derive(Deserialize)]
-struct UserMetrics {
-    followers_count: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct MediaEnvelope {
-    data: Option<MediaData>,
-    /// v1.1-style answers some deployments still give.
-    media_id_string: Option<String>,
-}
-
-impl MediaEnvelope {
-    fn id(&self) -> Option<String> {
-        self.data
-            .as_ref()
-            .and_then(|d| d.id.clone())
-            .or_else(|| self.media_id_string.clone())
-    }
-}
-
-#[derive(Deserialize)]
-struct MediaData {
-    id: Option<String>,
-    processing_info: Option<ProcessingInfo>,
-}
-
-#[derive(Deserialize)]
-struct ProcessingInfo {
-    state: String,
-    check_after_secs: Option<u64>,
-    error: Option<ProcessingError>,
-}
-
-#[derive(Deserialize)]
-struct ProcessingError {
-    name: Option<String>,
-    message: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Timeline {
-    data: Option<Vec<WireTimelineTweet>>,
-    meta: Option<Meta>,
-}
-
-#[derive(Deserialize)]
-struct WireTimelineTweet {
-    id: String,
-    text: String,
-    created_at: Option<DateTime<Utc>>,
-    referenced_tweets: Option<Vec<Reference>>,
-}
-
-impl WireTimelineTweet {
-    fn replied_to(&self) -> Option<&str> {
-        self.referenced_tweets
-            .as_ref()?
-            .iter()
-            .find(|r| r.kind == "replied_to")
-            .map(|r| r.id.as_str())
-    }
-}
-
-#[derive(Deserialize)]
-struct Reference {
-    #[serde(rename = "type")]
-    kind: String,
-    id: String,
-}
-
-#[derive(Deserialize)]
-struct Meta {
-    next_token: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct MetricsPage {
-    data: Option<Vec<MetricsTweet>>,
-    errors: Option<Vec<PartialError>>,
-}
-
-#[derive(Deserialize)]
-struct PartialError {
-    value: Option<String>,
-    resource_id: Option<String>,
-    title: Option<String>,
-    detail: Option<String>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-}
-
-impl PartialError {
-    fn id(&self) -> Option<String> {
-        self.resource_id.clone().or_else(|| self.value.clone())
-    }
-
-    fn is_field_authorization(&self) -> bool {
-        self.kind
-            .as_deref()
-            .is_some_and(|k| k.contains("not-authorized-for-field"))
-    }
-}
-
-#[derive(Deserialize)]
-struct MetricsTweet {
-    id: String,
-    public_metrics: Option<PublicMetrics>,
-    non_public_metrics: Option<NonPublicMetrics>,
-}
-
-impl MetricsTweet {
-    fn into_metrics(self) -> PostMetrics {
-        let p = self.public_metrics.unwrap_or_default();
-        let n = self.non_public_metrics.unwrap_or_default();
-        PostMetrics {
-            platform_post_id: self.id,
-            impressions: n.impression_count.or(p.impression_count),
-            likes: p.like_count,
-            reposts: p.retweet_count,
-            replies: p.reply_count,
-            quotes: p.quote_count,
-            bookmarks: p.bookmark_count,
-            link_clicks: n.url_link_clicks,
-            profile_clicks: n.user_profile_clicks,
-            engagements: n.engagements,
-        }
-    }
-}
-
-#[derive(Deserialize, Default)]
-struct PublicMetrics {
-    retweet_count: Option<u64>,
-    reply_count: Option<u64>,
-    like_count: Option<u64>,
-    quote_count: Option<u64>,
-    bookmark_count: Option<u64>,
-    impression_count: Option<u64>,
-}
-
-#[derive(Deserialize, Default)]
-struct NonPublicMetrics {
-    impression_count: Option<u64>,
-    url_link_clicks: Option<u64>,
-    user_profile_clicks: Option<u64>,
-    engagements: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct SearchWire {
-    data: Option<Vec<SearchTweet>>,
-    includes: Option<Includes>,
-    meta: Option<Meta>,
-}
-
-#[derive(Deserialize)]
-struct Includes {
-    users: Option<Vec<WireUser>>,
-}
-
-#[derive(Deserialize)]
-struct SearchTweet {
-    id: String,
-    text: String,
-    author_id: Option<String>,
-    created_at: Option<DateTime<Utc>>,
-    public_metrics: Option<PublicMetrics>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1225,27 +683,6 @@ mod tests {
             text_hash("Tom &amp; Jerry &lt;3 https://t.co/abc end https://t.co/media")
         );
         assert_ne!(text_hash("hello"), text_hash("hello!"));
-    }
-
-    #[test]
-    fn authorize_url_has_pkce_parameters() {
-        let url = XClient::authorize_url(
-            DEFAULT_AUTHORIZE_URL,
-            "cid",
-            "http://127.0.0.1:5000/callback",
-            "st",
-            "chal",
-        );
-        assert!(url.starts_with("https://x.com/i/oauth2/authorize?response_type=code"));
-        for p in [
-            "client_id=cid",
-            "state=st",
-            "code_challenge=chal",
-            "code_challenge_method=S256",
-            "offline.access",
-        ] {
-            assert!(url.contains(p), "{url} lacks {p}");
-        }
     }
 
     #[test]
