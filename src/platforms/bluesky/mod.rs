@@ -4,19 +4,22 @@
 //!
 //! Exactly-once: the scheduler stores a TID ([`new_tid`]) as the post's `publish_key`
 //! before the first attempt. Part `k` (0-based) of a thread is written at record key
-//! `tid_plus(publish_key, k)`: TIDs are 64-bit numbers, and psn's TIDs leave the low five
+//! `part_rkey(publish_key, k)`: TIDs are 64-bit numbers, and psn's TIDs leave the low five
 //! bits free, so up to 32 parts stay inside one timestamp (more carry into the next
 //! microsecond, still valid and still in order). Every part's key is known before anything
 //! is sent, so `find` asks `getRecord` for each, and a retry that meets a part already
 //! written adopts it instead of writing it twice. A thread cut short is therefore resumed,
 //! not duplicated, which is why failures after the first part keep their own kind here.
 
+mod facets;
+mod tid;
+mod wire;
+
 use async_trait::async_trait;
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use super::http::{self, CallKind, LastRateLimit, RefreshCache, Reply};
@@ -27,6 +30,10 @@ use super::{
 use crate::config::{PlatformSettings, Secret};
 use crate::domain::{Media, MediaKind, Platform, PostPart};
 
+use facets::{FacetKind, detect_facets};
+pub use tid::{is_tid, new_tid, part_rkey};
+use wire::{StrongRef, WirePosts, WireRecord, WireSearch, WireSession, XrpcError};
+
 pub const DEFAULT_PDS_URL: &str = "https://bsky.social";
 pub const POST_COLLECTION: &str = "app.bsky.feed.post";
 /// The largest image Bluesky accepts.
@@ -34,7 +41,6 @@ pub const MAX_IMAGE_BYTES: usize = 2_000_000;
 const METRICS_BATCH: usize = 25;
 const NO_REFRESH_TOKEN: &str =
     "the Bluesky session has no refresh token: run `psn connect bluesky` again";
-const TID_ALPHABET: &[u8; 32] = b"234567abcdefghijklmnopqrstuvwxyz";
 
 /// The Bluesky adapter.
 pub struct BlueskyClient {
@@ -50,55 +56,6 @@ impl std::fmt::Debug for BlueskyClient {
             .field("default_pds", &self.default_pds)
             .finish_non_exhaustive()
     }
-}
-
-/// A fresh TID (timestamp identifier) for a post's `publish_key`: microseconds since the
-/// epoch and a random clock id whose low five bits are zero, so parts of a thread can
-/// take the next keys.
-pub fn new_tid() -> String {
-    let micros = u64::try_from(Utc::now().timestamp_micros()).unwrap_or(0) & ((1 << 53) - 1);
-    let clock: u64 = rand::random_range(0..32u64) << 5;
-    encode_tid((micros << 10) | clock)
-}
-
-/// The record key of part `k` of the post with `publish_key`.
-pub fn part_rkey(publish_key: &str, k: usize) -> String {
-    let base = decode_tid(publish_key).unwrap_or_else(|| {
-        // Not a TID (a key chosen for another platform): derive one from it, the same
-        // way every time.
-        let digest = Sha256::digest(publish_key.as_bytes());
-        let mut n = [0u8; 8];
-        n.copy_from_slice(&digest[..8]);
-        (u64::from_be_bytes(n) & (u64::MAX >> 1)) & !0x1f
-    });
-    encode_tid(base.wrapping_add(k as u64) & (u64::MAX >> 1))
-}
-
-/// Whether `s` is a syntactically valid TID.
-pub fn is_tid(s: &str) -> bool {
-    decode_tid(s).is_some()
-}
-
-fn encode_tid(n: u64) -> String {
-    (0..13)
-        .rev()
-        .map(|i| TID_ALPHABET[((n >> (i * 5)) & 0x1f) as usize] as char)
-        .collect()
-}
-
-fn decode_tid(s: &str) -> Option<u64> {
-    if s.len() != 13 {
-        return None;
-    }
-    let mut n: u64 = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let v = TID_ALPHABET.iter().position(|&c| c == b)? as u64;
-        if i == 0 && v >= 16 {
-            return None;
-        }
-        n = (n << 5) | v;
-    }
-    Some(n)
 }
 
 /// A Bluesky post URL from its at-uri and the author's handle.
@@ -741,214 +698,9 @@ fn jwt_expiry(token: &str) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(v.get("exp")?.as_i64()?, 0)
 }
 
-// ---- facets ----
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum FacetKind {
-    Link(String),
-    Mention(String),
-    Tag(String),
-}
-
-/// A facet found in text, with UTF-8 byte offsets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Facet {
-    start: usize,
-    end: usize,
-    kind: FacetKind,
-}
-
-const TRAILING: &[char] = &['.', ',', ';', ':', '!', '?', ')', ']', '}', '"', '\'', '…'];
-
-/// Finds links (http/https), mentions (`@handle.domain`) and hashtags in `text`. Offsets
-/// are byte offsets into the UTF-8 text, which is what Bluesky expects.
-fn detect_facets(text: &str) -> Vec<Facet> {
-    let mut out = Vec::new();
-    let mut words = Vec::new();
-    let mut start = None;
-    for (i, c) in text.char_indices() {
-        match (c.is_whitespace(), start) {
-            (true, Some(s)) => {
-                words.push((s, &text[s..i]));
-                start = None;
-            }
-            (false, None) => start = Some(i),
-            _ => {}
-        }
-    }
-    if let Some(s) = start {
-        words.push((s, &text[s..]));
-    }
-    for (offset, raw) in words {
-        // A leading bracket is not part of the link, mention or tag.
-        let lead = raw.len() - raw.trim_start_matches(['(', '[', '"', '\'']).len();
-        let word = raw[lead..].trim_end_matches(TRAILING);
-        let start = offset + lead;
-        let end = start + word.len();
-        if word.starts_with("https://") || word.starts_with("http://") {
-            if word.len() > "https://".len() {
-                out.push(Facet {
-                    start,
-                    end,
-                    kind: FacetKind::Link(word.to_owned()),
-                });
-            }
-        } else if let Some(handle) = word.strip_prefix('@') {
-            let valid = handle.contains('.')
-                && !handle.starts_with('.')
-                && handle
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
-            if valid {
-                out.push(Facet {
-                    start,
-                    end,
-                    kind: FacetKind::Mention(handle.to_ascii_lowercase()),
-                });
-            }
-        } else if let Some(tag) = word.strip_prefix('#') {
-            let valid = !tag.is_empty()
-                && !tag.chars().all(|c| c.is_ascii_digit())
-                && !tag.contains('#')
-                && tag.chars().count() <= 64;
-            if valid {
-                out.push(Facet {
-                    start,
-                    end,
-                    kind: FacetKind::Tag(tag.to_owned()),
-                });
-            }
-        }
-    }
-    out
-}
-
-// ---- wire types (private) ----
-
-struct StrongRef {
-    uri: String,
-    cid: String,
-    text: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct XrpcError {
-    error: Option<String>,
-    message: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WireSession {
-    access_jwt: String,
-    refresh_jwt: String,
-    #[serde(default)]
-    handle: String,
-    did: String,
-}
-
-impl WireSession {
-    fn into_credentials(self, pds: Option<String>) -> Credentials {
-        Credentials {
-            expires_at: jwt_expiry(&self.access_jwt),
-            access_token: Secret::new(self.access_jwt),
-            refresh_token: Some(Secret::new(self.refresh_jwt)),
-            user_id: Some(self.did),
-            handle: self.handle,
-            server_url: pds,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct WireRecord {
-    uri: String,
-    cid: Option<String>,
-    value: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct WirePosts {
-    posts: Vec<WirePost>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WirePost {
-    uri: String,
-    author: Option<WireAuthor>,
-    record: Option<Value>,
-    like_count: Option<u64>,
-    repost_count: Option<u64>,
-    reply_count: Option<u64>,
-    quote_count: Option<u64>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WireAuthor {
-    did: String,
-    handle: String,
-    followers_count: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct WireSearch {
-    posts: Vec<WirePost>,
-    cursor: Option<String>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tids_are_valid_sortable_and_parts_follow() {
-        let a = new_tid();
-        assert!(is_tid(&a), "{a}");
-        assert_eq!(a.len(), 13);
-        let parts: Vec<String> = (0..40).map(|k| part_rkey(&a, k)).collect();
-        assert_eq!(parts[0], a);
-        for w in parts.windows(2) {
-            assert!(w[0] < w[1], "{} !< {}", w[0], w[1]);
-            assert!(is_tid(&w[1]));
-        }
-        assert_eq!(part_rkey(&a, 3), part_rkey(&a, 3));
-        // A key that is not a TID still yields valid, stable TIDs.
-        let derived = part_rkey("post_abc", 0);
-        assert!(is_tid(&derived));
-        assert_eq!(derived, part_rkey("post_abc", 0));
-        assert_ne!(derived, part_rkey("post_abc", 1));
-        assert!(!is_tid("zzzzzzzzzzzzz"));
-        assert!(!is_tid("short"));
-    }
-
-    #[test]
-    fn facets_use_utf8_byte_offsets() {
-        let text = "héllo @alice.bsky.social see https://example.com/a?b=1. #rust! (#psn) #123";
-        let facets = detect_facets(text);
-        let found: Vec<(&str, &FacetKind)> = facets
-            .iter()
-            .map(|f| (&text[f.start..f.end], &f.kind))
-            .collect();
-        assert_eq!(
-            found,
-            vec![
-                (
-                    "@alice.bsky.social",
-                    &FacetKind::Mention("alice.bsky.social".into())
-                ),
-                (
-                    "https://example.com/a?b=1",
-                    &FacetKind::Link("https://example.com/a?b=1".into())
-                ),
-                ("#rust", &FacetKind::Tag("rust".into())),
-                ("#psn", &FacetKind::Tag("psn".into())),
-            ]
-        );
-        // "é" is two bytes: the mention starts at byte 7, not char 6.
-        assert_eq!(facets[0].start, 7);
-    }
 
     #[test]
     fn at_uris_and_urls() {
