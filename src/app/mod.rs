@@ -1,7 +1,9 @@
 //! Use cases: every operation psn offers lives here once. The MCP tools and the CLI
 //! are thin adapters over these functions.
 
+pub mod access;
 pub mod accounts;
+pub mod chart;
 pub mod commands;
 pub mod connect;
 pub mod ctx;
@@ -9,6 +11,8 @@ pub mod doctor;
 pub mod error;
 pub mod ideas;
 pub mod init;
+pub mod metrics;
+pub mod opportunities;
 pub mod posts;
 pub mod text;
 

@@ -253,6 +253,60 @@ pub static KEYS: &[Key] = &[
         },
     },
     Key {
+        name: "jobs.metrics.cron",
+        env: "PSN_JOBS_METRICS_CRON",
+        help: "when to collect metrics of recent posts (cron, in `timezone`; `off` disables)",
+        apply: |s, v| {
+            s.jobs.metrics_cron = cron(v)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "jobs.metrics.window_days",
+        env: "PSN_JOBS_METRICS_WINDOW_DAYS",
+        help: "collect metrics for posts published within this many days (1-365)",
+        apply: |s, v| {
+            s.jobs.metrics_window_days = number(v, 1, 365)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "jobs.metrics.max_age_secs",
+        env: "PSN_JOBS_METRICS_MAX_AGE_SECS",
+        help: "the job skips posts whose newest snapshot is younger than this",
+        apply: |s, v| {
+            s.jobs.metrics_max_age = seconds(v, 0, 30 * 86_400)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "jobs.engagement.cron",
+        env: "PSN_JOBS_ENGAGEMENT_CRON",
+        help: "when the engagement monitor scores opportunities (cron; `off` disables)",
+        apply: |s, v| {
+            s.jobs.engagement_cron = cron(v)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "jobs.engagement.active_hours",
+        env: "PSN_JOBS_ENGAGEMENT_ACTIVE_HOURS",
+        help: "local hours the engagement monitor runs in, START-END (08-20; 22-06 wraps midnight)",
+        apply: |s, v| {
+            s.jobs.active_hours = hours(v)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "strategy.file",
+        env: "PSN_STRATEGY_FILE",
+        help: "the content strategy (pillars, keywords) for score_opportunities (default ./config/strategy.toml, else DATA_DIR/strategy.toml)",
+        apply: |s, v| {
+            s.jobs.strategy_file = Some(PathBuf::from(nonempty(v)?));
+            Ok(())
+        },
+    },
+    Key {
         name: "log",
         env: "PSN_LOG",
         help: "log filter for stderr (info, debug, psn=debug,sqlx=warn)",
@@ -330,6 +384,36 @@ fn url(v: &str) -> Result<String, String> {
             shorten(v)
         ))
     }
+}
+
+fn cron(v: &str) -> Result<Option<String>, String> {
+    let v = nonempty(v)?;
+    if v.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    if v.split_whitespace().count() != 5 {
+        return Err(format!(
+            "expected a cron expression of five fields (`0 6 * * *`) or `off`, got `{}`",
+            shorten(&v)
+        ));
+    }
+    Ok(Some(v))
+}
+
+fn hours(v: &str) -> Result<(u32, u32), String> {
+    let bad = || {
+        format!(
+            "expected START-END in whole hours 0-24 (08-20), got `{}`",
+            shorten(v)
+        )
+    };
+    let (a, b) = v.trim().split_once('-').ok_or_else(bad)?;
+    let a: u32 = a.trim().parse().map_err(|_| bad())?;
+    let b: u32 = b.trim().parse().map_err(|_| bad())?;
+    if a > 24 || b > 24 || a == b {
+        return Err(bad());
+    }
+    Ok((a, b))
 }
 
 /// The machine's zone from `TZ` or `/etc/localtime`, else UTC.

@@ -26,6 +26,8 @@ pub struct Settings {
     pub scheduler: SchedulerSettings,
     pub vault: VaultSettings,
     pub platforms: PlatformSettings,
+    /// Periodic analytics jobs and the content strategy file.
+    pub jobs: JobSettings,
     /// A tracing filter (`info`, `psn=debug,sqlx=warn`).
     pub log: String,
     /// Where psn keeps its SQLite file and key file by default.
@@ -87,6 +89,23 @@ pub struct VaultSettings {
     pub key: Option<Secret>,
     /// A file holding the base64 key, mode 0600.
     pub key_file: PathBuf,
+}
+
+/// Periodic jobs (metrics collection, engagement monitor) and the strategy file.
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    /// Cron for collecting metrics of recent posts; `None` = off.
+    pub metrics_cron: Option<String>,
+    /// Posts published within this many days are collected.
+    pub metrics_window_days: u32,
+    /// A post whose newest snapshot is younger than this is not collected again.
+    pub metrics_max_age: Duration,
+    /// Cron for the engagement monitor (score_opportunities); `None` = off.
+    pub engagement_cron: Option<String>,
+    /// Local hours `[start, end)` in `timezone` during which the monitor runs.
+    pub active_hours: (u32, u32),
+    /// The content strategy (pillars) file; see `app::opportunities::strategy`.
+    pub strategy_file: Option<PathBuf>,
 }
 
 /// Per-platform knobs. Base URLs are configurable so tests can point at local fakes.
@@ -171,6 +190,14 @@ impl Settings {
             platforms: PlatformSettings {
                 mastodon_max_chars: 500,
                 ..PlatformSettings::default()
+            },
+            jobs: JobSettings {
+                metrics_cron: Some("0 6 * * *".into()),
+                metrics_window_days: 30,
+                metrics_max_age: Duration::from_secs(12 * 3600),
+                engagement_cron: Some("*/30 * * * *".into()),
+                active_hours: (8, 20),
+                strategy_file: None,
             },
             log: "info".into(),
             data_dir,

@@ -7,7 +7,9 @@ pub mod ids;
 pub mod media;
 pub mod platform;
 pub mod post;
+pub mod relevance;
 pub mod schedule;
+pub mod score;
 pub mod status;
 pub mod validate;
 

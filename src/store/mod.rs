@@ -5,6 +5,7 @@
 //! where Postgres and SQLite differ (locking, transaction start, connection options)
 //! live in [`dialect::Dialect`] and the two files that implement it.
 
+mod analytics;
 mod connect;
 mod dialect;
 mod error;
@@ -25,6 +26,7 @@ use crate::domain::{
     PostStatus,
 };
 
+pub use analytics::{AnalyticsStore, PublishedFilter, Snapshot, StoredOpportunity};
 pub use connect::{DatabaseTarget, connect, open};
 pub use error::{StoreError, StoreResult};
 pub use page::{Cursor, Page, PageRequest};
@@ -102,7 +104,7 @@ pub struct IdeaFilter {
 /// the post as it should become: the store writes only if nobody changed it in between
 /// and the status change is one the status machine allows.
 #[async_trait]
-pub trait Store: SchedulerStore + Send + Sync + 'static {
+pub trait Store: SchedulerStore + AnalyticsStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// Checks the database answers.

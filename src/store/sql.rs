@@ -133,6 +133,7 @@ where
     for<'r> AuditRow: FromRow<'r, DB::Row>,
     usize: ColumnIndex<DB::Row>,
     SqlStore<DB>: super::SchedulerStore,
+    SqlStore<DB>: super::AnalyticsStore,
 {
     fn backend(&self) -> Backend {
         DB::BACKEND
