@@ -34,6 +34,8 @@ impl Database {
 pub struct Postgres {
     admin_url: String,
     unavailable: Option<String>,
+    /// Databases created and not yet dropped.
+    created: std::sync::Mutex<Vec<String>>,
 }
 
 impl Postgres {
@@ -44,14 +46,45 @@ impl Postgres {
                 let _ = conn.close().await;
                 None
             }
-            Err(e) => Some(format!("Postgres at {} is not available ({e:#}); set PSN_BENCH_POSTGRES_URL", host_of(admin_url))),
+            Err(e) => Some(format!(
+                "Postgres at {} is not available ({e:#}); set PSN_BENCH_POSTGRES_URL",
+                host_of(admin_url)
+            )),
         };
-        Postgres { admin_url: admin_url.to_owned(), unavailable }
+        Postgres {
+            admin_url: admin_url.to_owned(),
+            unavailable,
+            created: Default::default(),
+        }
     }
 
     /// No Postgres (for metrics that never use it).
     pub fn absent() -> Postgres {
-        Postgres { admin_url: String::new(), unavailable: Some("not used by this metric".into()) }
+        Postgres {
+            admin_url: String::new(),
+            unavailable: Some("not used by this metric".into()),
+            created: Default::default(),
+        }
+    }
+
+    /// Drops every database this invocation created and kept (schedulers in this process
+    /// listened on them until the end).
+    pub async fn drop_leftovers(&self) {
+        let names = std::mem::take(&mut *self.created.lock().unwrap_or_else(|p| p.into_inner()));
+        if names.is_empty() {
+            return;
+        }
+        match admin(&self.admin_url).await {
+            Ok(mut conn) => {
+                for name in names {
+                    if let Err(e) = drop_database(&mut conn, &name).await {
+                        tracing::warn!("could not drop the bench database {name}: {e:#}");
+                    }
+                }
+                let _ = conn.close().await;
+            }
+            Err(e) => tracing::warn!("could not drop the bench databases: {e:#}"),
+        }
     }
 
     /// Why Postgres rows are skipped, if they are.
@@ -72,9 +105,20 @@ pub struct BenchDb {
 
 impl BenchDb {
     /// A fresh, empty database named for `label`.
-    pub async fn fresh(opts: &Options, pg: &Postgres, db: Database, label: &str) -> anyhow::Result<BenchDb> {
-        let tag = if opts.smoke { format!("smoke_{label}_{}", std::process::id()) } else { label.to_owned() };
-        let dir = opts.work_dir.join(format!("{}-{tag}", db.name().to_lowercase()));
+    pub async fn fresh(
+        opts: &Options,
+        pg: &Postgres,
+        db: Database,
+        label: &str,
+    ) -> anyhow::Result<BenchDb> {
+        let tag = if opts.smoke {
+            format!("smoke_{label}_{}", std::process::id())
+        } else {
+            label.to_owned()
+        };
+        let dir = opts
+            .work_dir
+            .join(format!("{}-{tag}", db.name().to_lowercase()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
         let (url, pg_db) = match db {
@@ -86,15 +130,31 @@ impl BenchDb {
                 let name = format!("psn_bench_{tag}");
                 let mut conn = admin(&pg.admin_url).await?;
                 drop_database(&mut conn, &name).await?;
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.context("create the bench database")?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .context("create the bench database")?;
                 let _ = conn.close().await;
-                (database_url(&pg.admin_url, &name), Some((pg.admin_url.clone(), name)))
+                pg.created
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(name.clone());
+                (
+                    database_url(&pg.admin_url, &name),
+                    Some((pg.admin_url.clone(), name)),
+                )
             }
         };
         let mut settings = Settings::defaults(dir.clone());
         settings.database.url = Some(Secret::new(url.clone()));
         settings.log = "warn".into();
-        Ok(BenchDb { db, url, settings, dir, pg: pg_db })
+        Ok(BenchDb {
+            db,
+            url,
+            settings,
+            dir,
+            pg: pg_db,
+        })
     }
 
     /// Environment for a child `psn` on this database: nothing from the caller's
@@ -116,14 +176,45 @@ impl BenchDb {
     pub async fn analyze(&self) -> anyhow::Result<()> {
         if self.pg.is_some() {
             let mut conn = admin(&self.url).await?;
-            sqlx::query("ANALYZE").execute(&mut conn).await.context("analyze the bench database")?;
+            sqlx::query("ANALYZE")
+                .execute(&mut conn)
+                .await
+                .context("analyze the bench database")?;
             let _ = conn.close().await;
         }
         Ok(())
     }
 
+    /// Postgres: transactions committed and rows written in this database so far (from
+    /// `pg_stat_database`, which lags up to a second behind).
+    pub async fn pg_activity(&self) -> Option<(i64, i64)> {
+        self.pg.as_ref()?;
+        let mut conn = admin(&self.url).await.ok()?;
+        let row: (i64, i64) = sqlx::query_as(
+            "SELECT xact_commit, tup_inserted + tup_updated + tup_deleted \
+             FROM pg_stat_database WHERE datname = current_database()",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .ok()?;
+        let _ = conn.close().await;
+        Some(row)
+    }
+
+    /// Deletes the SQLite directory now; leaves a Postgres database for
+    /// [`Postgres::drop_leftovers`], because a store in this process may still listen on it.
+    pub fn keep(self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
     /// Drops the database (Postgres) or deletes the directory (SQLite).
-    pub async fn remove(self) {
+    pub async fn remove(self, pg: &Postgres) {
+        if let Some((_, name)) = &self.pg {
+            pg.created
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|n| n != name);
+        }
         if let Some((admin_url, name)) = &self.pg
             && let Ok(mut conn) = admin(admin_url).await
         {
@@ -135,19 +226,29 @@ impl BenchDb {
 }
 
 async fn admin(url: &str) -> anyhow::Result<PgConnection> {
-    let opts = PgConnectOptions::from_str(url).context("PSN_BENCH_POSTGRES_URL is not a Postgres URL")?;
-    let conn = tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&opts)).await.context("timed out")??;
+    let opts =
+        PgConnectOptions::from_str(url).context("PSN_BENCH_POSTGRES_URL is not a Postgres URL")?;
+    let conn = tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&opts))
+        .await
+        .context("timed out")??;
     Ok(conn)
 }
 
 async fn drop_database(conn: &mut PgConnection, name: &str) -> anyhow::Result<()> {
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(conn).await.context("drop the bench database")?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(conn)
+    .await
+    .context("drop the bench database")?;
     Ok(())
 }
 
 /// `admin_url` with its database replaced by `name` (query parameters kept).
 fn database_url(admin_url: &str, name: &str) -> String {
-    let (base, query) = admin_url.split_once('?').map_or((admin_url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = admin_url
+        .split_once('?')
+        .map_or((admin_url, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
     let host_part = match base[scheme_end..].find('/') {
         Some(i) => &base[..scheme_end + i],
@@ -172,8 +273,14 @@ mod tests {
 
     #[test]
     fn database_urls() {
-        assert_eq!(database_url("postgres://postgres@127.0.0.1:5432/postgres", "b"), "postgres://postgres@127.0.0.1:5432/b");
-        assert_eq!(database_url("postgres://u:p@h/postgres?sslmode=disable", "b"), "postgres://u:p@h/b?sslmode=disable");
+        assert_eq!(
+            database_url("postgres://postgres@127.0.0.1:5432/postgres", "b"),
+            "postgres://postgres@127.0.0.1:5432/b"
+        );
+        assert_eq!(
+            database_url("postgres://u:p@h/postgres?sslmode=disable", "b"),
+            "postgres://u:p@h/b?sslmode=disable"
+        );
         assert_eq!(database_url("postgres://h:1", "b"), "postgres://h:1/b");
         assert_eq!(host_of("postgres://u:secret@h:1/db"), "h:1");
     }

@@ -16,7 +16,10 @@ use crate::store;
 /// `psn serve` on `bdb`, scheduler on (the default), as `.mcp.json` starts it.
 pub fn serve_command(opts: &Options, bdb: &BenchDb) -> Command {
     let mut cmd = Command::new(&opts.exe);
-    cmd.arg("serve").env_clear().envs(bdb.child_env()).current_dir(&bdb.dir);
+    cmd.arg("serve")
+        .env_clear()
+        .envs(bdb.child_env())
+        .current_dir(&bdb.dir);
     cmd
 }
 
@@ -25,7 +28,13 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Times `calls` calls of `tool` with arguments from `args(i)`, after `warm` untimed ones.
-fn time_tool(c: &mut StdioClient, tool: &str, warm: usize, calls: usize, args: impl Fn(usize) -> Value) -> anyhow::Result<Vec<f64>> {
+fn time_tool(
+    c: &mut StdioClient,
+    tool: &str,
+    warm: usize,
+    calls: usize,
+    args: impl Fn(usize) -> Value,
+) -> anyhow::Result<Vec<f64>> {
     for i in 0..warm {
         c.call_tool(tool, args(i + 1_000_000))?;
     }
@@ -48,24 +57,40 @@ struct Pair {
 
 impl Pair {
     fn new() -> Pair {
-        Pair { p50: Vec::new(), p99: Vec::new() }
+        Pair {
+            p50: Vec::new(),
+            p99: Vec::new(),
+        }
     }
 
     fn push(&mut self, samples: &[f64]) {
-        self.p50.push(stats::percentile(samples, 0.50).unwrap_or_default());
-        self.p99.push(stats::percentile(samples, 0.99).unwrap_or_default());
+        self.p50
+            .push(stats::percentile(samples, 0.50).unwrap_or_default());
+        self.p99
+            .push(stats::percentile(samples, 0.99).unwrap_or_default());
     }
 
     fn rows(self, opts: &Options, m: Metric, what: &str, target: Target, note: &str) -> [Row; 2] {
         [
             Row::new(m, format!("{what} p50"), "ms", target, self.p50, opts.smoke).with_note(note),
-            Row::new(m, format!("{what} p99"), "ms", Target::None, self.p99, opts.smoke).with_note(note),
+            Row::new(
+                m,
+                format!("{what} p99"),
+                "ms",
+                Target::None,
+                self.p99,
+                opts.smoke,
+            )
+            .with_note(note),
         ]
     }
 }
 
 fn skipped_pair(m: Metric, what: &str, target: Target, why: &str) -> [Row; 2] {
-    [Row::skipped(m, format!("{what} p50"), "ms", target, why), Row::skipped(m, format!("{what} p99"), "ms", Target::None, why)]
+    [
+        Row::skipped(m, format!("{what} p50"), "ms", target, why),
+        Row::skipped(m, format!("{what} p99"), "ms", Target::None, why),
+    ]
 }
 
 /// create_post and list_pending round trips with 10k posts stored.
@@ -79,7 +104,10 @@ pub async fn roundtrip(opts: &Options, pg: &Postgres) -> anyhow::Result<Vec<Row>
             continue;
         }
         let target = Target::AtMost(if db == Database::Sqlite { 1.0 } else { 3.0 });
-        let (create_what, list_what) = (format!("create_post ({})", db.name()), format!("list_pending ({})", db.name()));
+        let (create_what, list_what) = (
+            format!("create_post ({})", db.name()),
+            format!("list_pending ({})", db.name()),
+        );
         if let (Database::Postgres, Some(why)) = (db, pg.unavailable()) {
             rows.extend(skipped_pair(m, &create_what, target, why));
             rows.extend(skipped_pair(m, &list_what, target, why));
@@ -96,7 +124,13 @@ pub async fn roundtrip(opts: &Options, pg: &Postgres) -> anyhow::Result<Vec<Row>
             let (c, l) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
                 let mut client = StdioClient::spawn(cmd)?;
                 client.initialize()?;
-                let c = time_tool(&mut client, "create_post", 5, calls, create_args(format!("run {run}")))?;
+                let c = time_tool(
+                    &mut client,
+                    "create_post",
+                    5,
+                    calls,
+                    create_args(format!("run {run}")),
+                )?;
                 let l = time_tool(&mut client, "list_pending", 5, calls, |_| json!({}))?;
                 client.close();
                 Ok((c, l))
@@ -105,8 +139,10 @@ pub async fn roundtrip(opts: &Options, pg: &Postgres) -> anyhow::Result<Vec<Row>
             create.push(&c);
             list.push(&l);
         }
-        bdb.remove().await;
-        let note = format!("{stored} posts stored (90% published, 5% queued, 5% drafts), {calls} calls per run, fresh `psn serve` per run");
+        bdb.remove(pg).await;
+        let note = format!(
+            "{stored} posts stored (90% published, 5% queued, 5% drafts), {calls} calls per run, fresh `psn serve` per run"
+        );
         rows.extend(create.rows(opts, m, &create_what, target, &note));
         rows.extend(list.rows(opts, m, &list_what, target, &note));
     }
@@ -141,10 +177,19 @@ pub async fn startup(opts: &Options) -> anyhow::Result<Vec<Row>> {
         Ok(medians)
     })
     .await??;
-    bdb.remove().await;
+    bdb.remove(&Postgres::absent()).await;
     Ok(vec![
-        Row::new(m, "spawn → initialize answered (psn serve)", "ms", Target::AtMost(15.0), medians, opts.smoke)
-            .with_note(format!("median of {spawns} spawns per run; SQLite file already migrated")),
+        Row::new(
+            m,
+            "spawn → initialize answered (psn serve)",
+            "ms",
+            Target::AtMost(15.0),
+            medians,
+            opts.smoke,
+        )
+        .with_note(format!(
+            "median of {spawns} spawns per run; SQLite file already migrated"
+        )),
     ])
 }
 
@@ -175,10 +220,20 @@ pub async fn list_pending_1m(opts: &Options, pg: &Postgres) -> anyhow::Result<Ve
             continue;
         }
         let what = format!("list_pending ({}, {} stored)", db.name(), human(stored));
-        let all_what = format!("list_pending all statuses ({}, {} counted)", db.name(), human(stored));
+        let all_what = format!(
+            "list_pending all statuses ({}, {} counted)",
+            db.name(),
+            human(stored)
+        );
         if let (Database::Postgres, Some(why)) = (db, pg.unavailable()) {
             rows.extend(skipped_pair(m, &what, Target::AtMost(5.0), why));
-            rows.push(Row::skipped(m, format!("{all_what} p50"), "ms", Target::None, why));
+            rows.push(Row::skipped(
+                m,
+                format!("{all_what} p50"),
+                "ms",
+                Target::None,
+                why,
+            ));
             continue;
         }
         let bdb = BenchDb::fresh(opts, pg, db, "1m").await?;
@@ -205,10 +260,18 @@ pub async fn list_pending_1m(opts: &Options, pg: &Postgres) -> anyhow::Result<Ve
             pending.push(&p);
             all.push(&a);
         }
-        bdb.remove().await;
-        let note = format!("{calls} calls per run; loaded in {load_secs:.0} s through Store::insert_posts (5000-post transactions); 5% of posts queued");
+        bdb.remove(pg).await;
+        let note = format!(
+            "{calls} calls per run; loaded in {load_secs:.0} s through Store::insert_posts (5000-post transactions); 5% of posts queued"
+        );
         rows.extend(pending.rows(opts, m, &what, Target::AtMost(5.0), &note));
-        let [all_p50, _] = all.rows(opts, m, &all_what, Target::None, "every status named: the total counts every stored post");
+        let [all_p50, _] = all.rows(
+            opts,
+            m,
+            &all_what,
+            Target::None,
+            "every status named: the total counts every stored post",
+        );
         rows.push(all_p50);
     }
     Ok(rows)

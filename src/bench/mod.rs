@@ -38,6 +38,7 @@ pub enum Metric {
     /// Spawn → initialize answered.
     Startup,
     /// list_pending with 1M posts stored.
+    #[value(name = "list-pending-1m")]
     ListPending1m,
     /// Resident memory and wake-ups per minute of idle `psn serve` and `psn scheduler`.
     Idle,
@@ -128,6 +129,8 @@ pub enum Verdict {
     /// No target, or smoke mode (timings are never judged there).
     Info,
     Skipped,
+    /// The harness could not measure it (an error, not a timing): see the note.
+    Failed,
 }
 
 /// One line of the table: a figure measured once per run.
@@ -149,7 +152,14 @@ pub struct Row {
 }
 
 impl Row {
-    fn new(metric: Metric, what: impl Into<String>, unit: &'static str, target: Target, values: Vec<f64>, smoke: bool) -> Row {
+    fn new(
+        metric: Metric,
+        what: impl Into<String>,
+        unit: &'static str,
+        target: Target,
+        values: Vec<f64>,
+        smoke: bool,
+    ) -> Row {
         let median = stats::median(&values);
         let (min, max) = stats::min_max(&values).unzip();
         let verdict = match (median, target) {
@@ -185,7 +195,13 @@ impl Row {
         }
     }
 
-    fn skipped(metric: Metric, what: impl Into<String>, unit: &'static str, target: Target, why: impl Into<String>) -> Row {
+    fn skipped(
+        metric: Metric,
+        what: impl Into<String>,
+        unit: &'static str,
+        target: Target,
+        why: impl Into<String>,
+    ) -> Row {
         Row {
             note: Some(why.into()),
             ..Row::new(metric, what, unit, target, Vec::new(), false)
@@ -214,22 +230,47 @@ pub struct Machine {
     pub memory_gib: f64,
     pub kernel: String,
     pub psn_version: &'static str,
+    /// The 1-minute load average when the run started and ended (other work on the
+    /// machine skews timings; this says how much there was).
+    pub load_start: f64,
+    pub load_end: f64,
 }
 
 impl Machine {
     fn describe() -> Machine {
         let cpus = std::thread::available_parallelism().map_or(1, usize::from);
         let memory_gib = procfs::mem_total_kib().map_or(0.0, |k| k as f64 / 1024.0 / 1024.0);
-        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or_else(|_| "unknown".into(), |s| s.trim().to_owned());
-        Machine { cpus, memory_gib, kernel, psn_version: env!("CARGO_PKG_VERSION") }
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map_or_else(|_| "unknown".into(), |s| s.trim().to_owned());
+        Machine {
+            load_start: load_average(),
+            load_end: load_average(),
+            cpus,
+            memory_gib,
+            kernel,
+            psn_version: env!("CARGO_PKG_VERSION"),
+        }
     }
+}
+
+/// The 1-minute load average.
+pub fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// Runs one metric (or all of them) and returns every row. Rows that could not run
 /// (no Postgres, no node) are present and say why.
 pub async fn run(metric: Metric, opts: &Options) -> anyhow::Result<Report> {
     std::fs::create_dir_all(&opts.work_dir)?;
-    let metrics: Vec<Metric> = if metric == Metric::All { Metric::EACH.to_vec() } else { vec![metric] };
+    let metrics: Vec<Metric> = if metric == Metric::All {
+        Metric::EACH.to_vec()
+    } else {
+        vec![metric]
+    };
+    let load_start = load_average();
     let postgres = db::Postgres::probe(&opts.postgres_admin_url).await;
     let mut rows = Vec::new();
     for m in metrics {
@@ -239,14 +280,26 @@ pub async fn run(metric: Metric, opts: &Options) -> anyhow::Result<Report> {
             Metric::McpRoundtrip => mcp::roundtrip(opts, &postgres).await,
             Metric::Startup => mcp::startup(opts).await,
             Metric::ListPending1m => mcp::list_pending_1m(opts, &postgres).await,
-            Metric::Idle => idle::idle(opts).await,
+            Metric::Idle => idle::idle(opts, &postgres).await,
             Metric::Compare => compare::compare(opts).await,
             Metric::All => unreachable!("expanded above"),
         };
         match got {
             Ok(r) => rows.extend(r),
-            Err(e) => rows.push(Row::skipped(m, "(failed)", "", Target::None, format!("{e:#}"))),
+            Err(e) => rows.push(Row {
+                verdict: Verdict::Failed,
+                ..Row::skipped(m, "could not run", "", Target::None, format!("{e:#}"))
+            }),
         }
     }
-    Ok(Report { smoke: opts.smoke, runs: opts.runs, machine: Machine::describe(), rows })
+    postgres.drop_leftovers().await;
+    Ok(Report {
+        smoke: opts.smoke,
+        runs: opts.runs,
+        machine: Machine {
+            load_start,
+            ..Machine::describe()
+        },
+        rows,
+    })
 }

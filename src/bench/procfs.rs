@@ -19,9 +19,14 @@ pub struct Sample {
 /// Reads `pid`'s memory and context switches; `None` if the process is gone.
 pub fn sample(pid: u32) -> Option<Sample> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let mut s = Sample { rss_kib: field(&status, "VmRSS:")?, ..Sample::default() };
+    let mut s = Sample {
+        rss_kib: field(&status, "VmRSS:")?,
+        ..Sample::default()
+    };
     for task in fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
-        let Ok(t) = fs::read_to_string(task.path().join("status")) else { continue };
+        let Ok(t) = fs::read_to_string(task.path().join("status")) else {
+            continue;
+        };
         s.voluntary += field(&t, "voluntary_ctxt_switches:").unwrap_or(0);
         s.involuntary += field(&t, "nonvoluntary_ctxt_switches:").unwrap_or(0);
         s.threads += 1;
@@ -38,6 +43,31 @@ pub fn tree_rss_kib(pid: u32) -> Option<u64> {
     Some(total)
 }
 
+/// CPU time (user + system) this process has used, seconds.
+pub fn self_cpu_secs() -> Option<f64> {
+    let stat = fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at state, field 3.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// CPU time the whole machine spent busy (not idle, not waiting for I/O), seconds.
+pub fn machine_busy_secs() -> Option<f64> {
+    let stat = fs::read_to_string("/proc/stat").ok()?;
+    let f: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: u64 = f.iter().take(8).sum();
+    let idle = f.get(3)? + f.get(4)?;
+    Some((total - idle) as f64 / 100.0)
+}
+
 /// The machine's memory, KiB.
 pub fn mem_total_kib() -> Option<u64> {
     field(&fs::read_to_string("/proc/meminfo").ok()?, "MemTotal:")
@@ -45,10 +75,15 @@ pub fn mem_total_kib() -> Option<u64> {
 
 fn children(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else { return out };
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
     for task in tasks.flatten() {
         if let Ok(list) = fs::read_to_string(task.path().join("children")) {
-            out.extend(list.split_whitespace().filter_map(|c| c.parse().ok()));
+            out.extend(
+                list.split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok()),
+            );
         }
     }
     out
@@ -67,5 +102,6 @@ mod tests {
     fn reads_this_process() {
         let s = sample(std::process::id()).expect("/proc is mounted");
         assert!(s.rss_kib > 0 && s.threads >= 1);
+        assert!(self_cpu_secs().is_some() && machine_busy_secs().is_some());
     }
 }

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use tokio::task::JoinHandle;
 
 use super::db::{BenchDb, Database, Postgres};
-use super::{Metric, Options, Row, Target, seed, stats};
+use super::{Metric, Options, Row, Target, procfs, seed, stats};
 use crate::config::PlatformSettings;
 use crate::domain::{AccountId, PostEvent, PostStatus, now};
 use crate::platforms::fake::FakeX;
@@ -36,7 +36,14 @@ struct Running {
 impl Running {
     /// Starts `instances` schedulers publishing to `fake` with default scheduler settings.
     /// `shared` is used by the first instance on SQLite; every other instance opens its own store.
-    async fn start(bdb: &BenchDb, shared: &DynStore, fake: &FakeX, vault: &Arc<Vault>, instances: usize, label: &str) -> anyhow::Result<Running> {
+    async fn start(
+        bdb: &BenchDb,
+        shared: &DynStore,
+        fake: &FakeX,
+        vault: &Arc<Vault>,
+        instances: usize,
+        label: &str,
+    ) -> anyhow::Result<Running> {
         let (stop, rx) = Shutdown::new();
         let mut handles = Vec::new();
         for i in 0..instances {
@@ -44,7 +51,10 @@ impl Running {
                 Database::Sqlite if i == 0 => shared.clone(),
                 _ => store::open(&bdb.settings).await?,
             };
-            let platforms = PlatformSettings { x_base_url: Some(fake.base_url().to_owned()), ..bdb.settings.platforms.clone() };
+            let platforms = PlatformSettings {
+                x_base_url: Some(fake.base_url().to_owned()),
+                ..bdb.settings.platforms.clone()
+            };
             let client = XClient::new(
                 platforms.x_base_url.clone().unwrap_or_default(),
                 None,
@@ -79,7 +89,11 @@ impl Running {
 
 /// Waits until the fake holds `n` posts (or the deadline passes); returns when each text
 /// reached it.
-async fn wait_for_creates(fake: &FakeX, n: usize, limit: Duration) -> anyhow::Result<HashMap<String, DateTime<Utc>>> {
+async fn wait_for_creates(
+    fake: &FakeX,
+    n: usize,
+    limit: Duration,
+) -> anyhow::Result<HashMap<String, DateTime<Utc>>> {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         if fake.create_requests() as usize >= n {
@@ -89,7 +103,10 @@ async fn wait_for_creates(fake: &FakeX, n: usize, limit: Duration) -> anyhow::Re
             }
         }
         if tokio::time::Instant::now() > deadline {
-            bail!("only {} of {n} posts reached the fake within {limit:?}", fake.posts().len());
+            bail!(
+                "only {} of {n} posts reached the fake within {limit:?}",
+                fake.posts().len()
+            );
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -113,7 +130,10 @@ pub async fn latency(opts: &Options, pg: &Postgres) -> anyhow::Result<Vec<Row>> 
             Database::Sqlite => "SQLite, in-process wake",
             Database::Postgres => "Postgres, LISTEN/NOTIFY",
         };
-        let (p50_what, p99_what) = (format!("due → create p50 ({how})"), format!("due → create p99 ({how})"));
+        let (p50_what, p99_what) = (
+            format!("due → create p50 ({how})"),
+            format!("due → create p99 ({how})"),
+        );
         if !opts.wants(db) {
             continue;
         }
@@ -125,13 +145,22 @@ pub async fn latency(opts: &Options, pg: &Postgres) -> anyhow::Result<Vec<Row>> 
         let samples = opts.size(200, 5);
         let (p50s, p99s) = latency_runs(opts, pg, db, samples).await?;
         let note = format!("{samples} posts per run, one every 15 ms");
-        rows.push(Row::new(m, p50_what, "ms", Target::None, p50s, opts.smoke).with_note(note.clone()));
-        rows.push(Row::new(m, p99_what, "ms", Target::AtMost(10.0), p99s, opts.smoke).with_note(note));
+        rows.push(
+            Row::new(m, p50_what, "ms", Target::None, p50s, opts.smoke).with_note(note.clone()),
+        );
+        rows.push(
+            Row::new(m, p99_what, "ms", Target::AtMost(10.0), p99s, opts.smoke).with_note(note),
+        );
     }
     Ok(rows)
 }
 
-async fn latency_runs(opts: &Options, pg: &Postgres, db: Database, samples: usize) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+async fn latency_runs(
+    opts: &Options,
+    pg: &Postgres,
+    db: Database,
+    samples: usize,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
     let bdb = BenchDb::fresh(opts, pg, db, "latency").await?;
     let store = store::open(&bdb.settings).await?;
     let fake = FakeX::start().await?;
@@ -146,9 +175,25 @@ async fn latency_runs(opts: &Options, pg: &Postgres, db: Database, samples: usiz
         let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
         for run in 0..opts.runs {
             let before = fake.posts().len();
-            let sent = schedule_batch(&store, &account.id, &format!("run {run}"), samples, Duration::from_millis(15)).await?;
-            let got = wait_for_creates(&fake, before + samples, Duration::from_secs(120)).await?;
-            let lat: Vec<f64> = sent.iter().map(|(text, at)| got.get(text).map(|c| millis(*c - *at))).collect::<Option<_>>().context("a scheduled post never reached the fake")?;
+            let sent = schedule_batch(
+                &store,
+                &account.id,
+                &format!("run {run}"),
+                samples,
+                Duration::from_millis(15),
+            )
+            .await?;
+            let got = wait_for_creates(
+                &fake,
+                before + samples,
+                opts.window(Duration::from_secs(120), Duration::from_secs(30)),
+            )
+            .await?;
+            let lat: Vec<f64> = sent
+                .iter()
+                .map(|(text, at)| got.get(text).map(|c| millis(*c - *at)))
+                .collect::<Option<_>>()
+                .context("a scheduled post never reached the fake")?;
             p50s.push(stats::percentile(&lat, 0.50).unwrap_or_default());
             p99s.push(stats::percentile(&lat, 0.99).unwrap_or_default());
         }
@@ -157,16 +202,34 @@ async fn latency_runs(opts: &Options, pg: &Postgres, db: Database, samples: usiz
     .await;
     running.stop().await?;
     drop(store);
-    bdb.remove().await;
+    bdb.keep();
     result
 }
 
 /// Creates `n` drafts, then schedules each for "now" with a gap between; returns each
 /// text with its run time.
-async fn schedule_batch(store: &DynStore, account: &AccountId, tag: &str, n: usize, gap: Duration) -> anyhow::Result<Vec<(String, DateTime<Utc>)>> {
-    let drafts: Vec<_> = (0..n).map(|i| seed::post(format!("latency {tag} #{i} {}", now().timestamp_micros()), PostStatus::Draft, None, Some(account), now())).collect();
+async fn schedule_batch(
+    store: &DynStore,
+    account: &AccountId,
+    tag: &str,
+    n: usize,
+    gap: Duration,
+) -> anyhow::Result<Vec<(String, DateTime<Utc>)>> {
+    let drafts: Vec<_> = (0..n)
+        .map(|i| {
+            seed::post(
+                format!("latency {tag} #{i} {}", now().timestamp_micros()),
+                PostStatus::Draft,
+                None,
+                Some(account),
+                now(),
+            )
+        })
+        .collect();
     store.insert_posts(&drafts, "bench").await?;
-    let event = PostEvent::Schedule { needs_approval: false };
+    let event = PostEvent::Schedule {
+        needs_approval: false,
+    };
     let mut sent = Vec::with_capacity(n);
     for draft in drafts {
         let mut next = draft.apply(event)?;
@@ -187,9 +250,16 @@ async fn schedule_batch(store: &DynStore, account: &AccountId, tag: &str, n: usi
 pub async fn throughput(opts: &Options, pg: &Postgres) -> anyhow::Result<Vec<Row>> {
     let m = Metric::Throughput;
     let mut rows = Vec::new();
-    let n = opts.size(5000, 20);
+    // PSN_BENCH_THROUGHPUT_POSTS overrides the size (for profiling under valgrind).
+    let n = std::env::var("PSN_BENCH_THROUGHPUT_POSTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(opts.size(5000, 20));
     for instances in [1usize, 4] {
-        let what = format!("publishes/s, Postgres, {instances} instance{}", if instances == 1 { "" } else { "s" });
+        let what = format!(
+            "publishes/s, Postgres, {instances} instance{}",
+            if instances == 1 { "" } else { "s" }
+        );
         if !opts.wants(Database::Postgres) {
             continue;
         }
@@ -197,43 +267,115 @@ pub async fn throughput(opts: &Options, pg: &Postgres) -> anyhow::Result<Vec<Row
             rows.push(Row::skipped(m, what, "/s", Target::AtLeast(1500.0), why));
             continue;
         }
-        let bdb = BenchDb::fresh(opts, pg, Database::Postgres, "throughput").await?;
+        let bdb = BenchDb::fresh(
+            opts,
+            pg,
+            Database::Postgres,
+            &format!("throughput{instances}"),
+        )
+        .await?;
         let store = store::open(&bdb.settings).await?;
         let mut rates = Vec::new();
+        let (mut ours, mut busy) = (Vec::new(), Vec::new());
+        let activity_before = bdb.pg_activity().await;
         for run in 0..opts.runs {
-            rates.push(throughput_run(&bdb, &store, n, instances, run).await?);
+            let (rate, cpu_ours, cpu_busy) = throughput_run(
+                &bdb,
+                &store,
+                n,
+                instances,
+                run,
+                opts.window(Duration::from_secs(300), Duration::from_secs(30)),
+            )
+            .await?;
+            rates.push(rate);
+            ours.push(cpu_ours);
+            busy.push(cpu_busy);
         }
+        // pg_stat_database is flushed about once a second.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let per_publish = match (activity_before, bdb.pg_activity().await) {
+            (Some((c0, r0)), Some((c1, r1))) => {
+                let total = (n * opts.runs) as f64;
+                format!(
+                    "; Postgres per publish: {:.1} commits, {:.1} rows written (2 of them the bulk insert's post and audit rows)",
+                    (c1 - c0) as f64 / total,
+                    (r1 - r0) as f64 / total
+                )
+            }
+            _ => String::new(),
+        };
         let batch = bdb.settings.scheduler.batch_size;
         drop(store);
-        bdb.remove().await;
-        rows.push(Row::new(m, what, "/s", Target::AtLeast(1500.0), rates, opts.smoke).with_note(format!("{n} posts per run, batch_size {batch}")));
+        bdb.keep();
+        rows.push(
+            Row::new(m, what, "/s", Target::AtLeast(1500.0), rates, opts.smoke)
+                .with_note(format!(
+                    "{n} posts per run, batch_size {batch}; CPU while publishing (median): this process \
+                     (schedulers + fake X) {:.0}%, whole machine {:.0}% of {} cores{per_publish}",
+                    stats::median(&ours).unwrap_or_default() * 100.0,
+                    stats::median(&busy).unwrap_or_default() * 100.0,
+                    std::thread::available_parallelism().map_or(1, usize::from),
+                )),
+        );
     }
     Ok(rows)
 }
 
-async fn throughput_run(bdb: &BenchDb, store: &DynStore, n: usize, instances: usize, run: usize) -> anyhow::Result<f64> {
+async fn throughput_run(
+    bdb: &BenchDb,
+    store: &DynStore,
+    n: usize,
+    instances: usize,
+    run: usize,
+    limit: Duration,
+) -> anyhow::Result<(f64, f64, f64)> {
     let fake = FakeX::start().await?;
     let (vault, _key) = Vault::generate();
     let vault = Arc::new(vault);
     let account = seed::connect_fake_x(store, &fake, &vault).await?;
     let running = Running::start(bdb, store, &fake, &vault, instances, &format!("tp{run}")).await?;
     let at = now();
-    let posts: Vec<_> = (0..n).map(|i| seed::post(format!("throughput run {run} #{i}"), PostStatus::Scheduled, Some(at), Some(&account.id), at)).collect();
+    let posts: Vec<_> = (0..n)
+        .map(|i| {
+            seed::post(
+                format!("throughput run {run} #{i}"),
+                PostStatus::Scheduled,
+                Some(at),
+                Some(&account.id),
+                at,
+            )
+        })
+        .collect();
     let result = async {
         store.insert_posts(&posts, "bench").await?;
         let committed = now();
-        let got = wait_for_creates(&fake, n, Duration::from_secs(300)).await?;
+        let wall = std::time::Instant::now();
+        let (ours0, busy0) = (procfs::self_cpu_secs(), procfs::machine_busy_secs());
+        let got = wait_for_creates(&fake, n, limit).await?;
+        let secs = wall.elapsed().as_secs_f64().max(1e-6);
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+        let share = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => (b - a) / secs / cores,
+            _ => 0.0,
+        };
+        let ours = share(ours0, procfs::self_cpu_secs());
+        let busy = share(busy0, procfs::machine_busy_secs());
         let last = got.values().max().copied().unwrap_or(committed);
         if fake.create_requests() as usize != n {
             bail!("{} create requests for {n} posts", fake.create_requests());
         }
-        Ok(n as f64 / (millis(last - committed) / 1000.0).max(1e-6))
+        Ok((
+            n as f64 / (millis(last - committed) / 1000.0).max(1e-6),
+            ours,
+            busy,
+        ))
     }
     .await;
     let claimed = running.stop().await?;
-    let rate = result?;
+    let figures = result?;
     if claimed != n {
         bail!("the schedulers claimed {claimed} posts for {n}");
     }
-    Ok(rate)
+    Ok(figures)
 }

@@ -25,9 +25,13 @@ pub struct StdioClient {
 impl StdioClient {
     /// Spawns `cmd` with piped stdin/stdout; stderr is discarded (psn logs there).
     pub fn spawn(mut cmd: Command) -> anyhow::Result<StdioClient> {
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
         let spawned_at = Instant::now();
-        let mut child = cmd.spawn().with_context(|| format!("cannot start {:?}", cmd.get_program()))?;
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {:?}", cmd.get_program()))?;
         let stdout = child.stdout.take().context("no stdout")?;
         let stdin = child.stdin.take();
         let (tx, lines) = channel();
@@ -39,7 +43,13 @@ impl StdioClient {
                 }
             }
         });
-        Ok(StdioClient { child, stdin, lines, next_id: 1, spawned_at })
+        Ok(StdioClient {
+            child,
+            stdin,
+            lines,
+            next_id: 1,
+            spawned_at,
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -65,13 +75,22 @@ impl StdioClient {
         self.send(&msg)?;
         let deadline = start + ANSWER_TIMEOUT;
         loop {
-            let line = match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            let line = match self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
                 Ok(line) => line,
-                Err(RecvTimeoutError::Timeout) => bail!("no answer to {method} within {ANSWER_TIMEOUT:?}"),
-                Err(RecvTimeoutError::Disconnected) => bail!("the server closed stdout during {method} (exit: {:?})", self.child.try_wait()),
+                Err(RecvTimeoutError::Timeout) => {
+                    bail!("no answer to {method} within {ANSWER_TIMEOUT:?}")
+                }
+                Err(RecvTimeoutError::Disconnected) => bail!(
+                    "the server closed stdout during {method} (exit: {:?})",
+                    self.child.try_wait()
+                ),
             };
             let took = start.elapsed();
-            let v: Value = serde_json::from_str(&line).with_context(|| format!("not JSON on stdout: {line}"))?;
+            let v: Value = serde_json::from_str(&line)
+                .with_context(|| format!("not JSON on stdout: {line}"))?;
             if v.get("id") == Some(&json!(id)) {
                 if let Some(err) = v.get("error") {
                     bail!("{method} failed: {err}");
@@ -102,8 +121,12 @@ impl StdioClient {
 
     /// Calls a tool that must succeed; returns its result and the round-trip time.
     pub fn call_tool(&mut self, name: &str, arguments: Value) -> anyhow::Result<(Value, Duration)> {
-        let (v, took) = self.request("tools/call", json!({"name": name, "arguments": arguments}))?;
-        let result = v.get("result").cloned().ok_or_else(|| anyhow!("{name}: no result"))?;
+        let (v, took) =
+            self.request("tools/call", json!({"name": name, "arguments": arguments}))?;
+        let result = v
+            .get("result")
+            .cloned()
+            .ok_or_else(|| anyhow!("{name}: no result"))?;
         if result.get("isError") == Some(&json!(true)) {
             bail!("{name} returned an error: {}", result["content"][0]["text"]);
         }

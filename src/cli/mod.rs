@@ -1,6 +1,7 @@
 //! The command line: clap definitions and one function per subcommand. This is the only
 //! layer that prints to stdout, and never while `psn serve` speaks MCP there.
 
+mod bench;
 mod connect;
 mod doctor;
 mod ideas;
@@ -54,6 +55,8 @@ pub enum Command {
     Accounts(pending::AccountsArgs),
     /// Set up a directory for Claude Code: write .mcp.json and install psn's slash commands.
     Init(init::InitArgs),
+    /// Measure psn against its promised figures (BENCHMARKS.md) and print a table.
+    Bench(bench::BenchArgs),
     /// What published posts earned: metrics, engagement score, outliers, and a chart.
     Metrics(metrics::MetricsArgs),
     /// Conversations worth joining, scored against your strategy's pillars.
@@ -120,6 +123,7 @@ pub async fn run(cli: Cli, settings: Settings, warnings: Vec<String>) -> anyhow:
         Command::Ideas(command) => ideas::run(&settings, command).await,
         Command::Accounts(args) => pending::run_accounts(&settings, args).await,
         Command::Init(args) => init::run(&args),
+        Command::Bench(args) => bench::run(&args).await,
         Command::Metrics(args) => metrics::run(&settings, args).await,
         Command::Opportunities(args) => opportunities::run(&settings, args).await,
         Command::Connect(command) => connect::run(&settings, command).await,

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod bench_smoke;
 mod cli;
 mod cli_posts;
 mod connect;
