@@ -11,10 +11,12 @@
 //! left by `psn keys rotate` are loaded too, for opening only: a rotation interrupted
 //! half-way leaves every account readable, and running it again finishes the job.
 
+mod keyfile;
+mod rotate;
+
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -22,12 +24,15 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::config::{Secret, VaultSettings};
 use crate::domain::{Account, AccountId, Platform, Sealed};
 use crate::platforms::Credentials;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
+
+pub use keyfile::{ensure_key_file, key_id};
+use keyfile::{fresh_key, old_key_files, parse_key, read_key_file};
+pub use rotate::{Rotation, rotate};
 
 const NONCE_LEN: usize = 12;
 const KEY_LEN: usize = 32;
@@ -316,96 +321,6 @@ impl Vault {
     }
 }
 
-/// What `psn keys rotate` did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rotation {
-    pub old_key_id: String,
-    pub new_key_id: String,
-    /// Where the old key was kept.
-    pub old_key_file: PathBuf,
-    /// Accounts whose credentials were sealed again under the new key.
-    pub resealed: usize,
-}
-
-/// Rotates the key file: writes a new key, keeps the old one as `key.old-<id>` beside it,
-/// then seals every account's credentials again under the new key.
-///
-/// The key files are swapped before any account is rewritten, and the old key stays
-/// loadable, so a crash at any point leaves every account readable; running the command
-/// again finishes the job. Delete `key.old-<id>` once no backup needs it.
-pub async fn rotate(settings: &VaultSettings, store: &dyn Store) -> Result<Rotation, VaultError> {
-    if settings.key.is_some() {
-        return Err(VaultError::EnvKeyRotation);
-    }
-    let path = &settings.key_file;
-    let old = Vault::from_settings(settings)?;
-    let old_id = old.key_id().to_owned();
-    let old_bytes = read_key_file(path)?;
-
-    let new_bytes = fresh_key();
-    let staged = sibling(path, "new");
-    write_key_file(&staged, &new_bytes)?;
-    let kept = sibling(path, &format!("old-{old_id}"));
-    if !kept.exists() {
-        write_key_file(&kept, &old_bytes)?;
-    }
-    std::fs::rename(&staged, path).map_err(|e| io_err(path, e))?;
-
-    let mut vault = Vault::from_key(&new_bytes);
-    vault.add_older(&old_bytes);
-    for older in old.older {
-        vault.older.push(older);
-    }
-    let mut resealed = 0;
-    for mut account in store.list_accounts().await? {
-        let Some(sealed) = &account.credentials else {
-            continue;
-        };
-        if sealed.key_id == vault.key_id() {
-            continue;
-        }
-        let tokens = vault.open(&account.id, account.platform, sealed)?;
-        account.credentials = Some(vault.seal(&account.id, account.platform, &tokens));
-        account.updated_at = crate::domain::now();
-        store.upsert_account(&account).await?;
-        resealed += 1;
-    }
-    tracing::info!(old_key = %old_id, new_key = %vault.key_id(), resealed, "encryption key rotated");
-    Ok(Rotation {
-        old_key_id: old_id,
-        new_key_id: vault.key_id().to_owned(),
-        old_key_file: kept,
-        resealed,
-    })
-}
-
-/// Creates the key file with a fresh key (mode 0600) unless it exists. Returns whether it
-/// was created. An existing file is checked: readable, private, a valid key.
-pub fn ensure_key_file(path: &Path) -> Result<bool, VaultError> {
-    if path.exists() {
-        read_key_file(path)?;
-        return Ok(false);
-    }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-    }
-    write_key_file(path, &fresh_key())?;
-    Ok(true)
-}
-
-/// The short id of a key: the first 8 hex digits of SHA-256 of its bytes.
-pub fn key_id(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .take(4)
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn fresh_key() -> [u8; KEY_LEN] {
-    rand::random()
-}
-
 fn associated_data(account: &AccountId, platform: Platform) -> Vec<u8> {
     let mut aad = Vec::with_capacity(AAD_PREFIX.len() + 32);
     aad.extend_from_slice(AAD_PREFIX);
@@ -414,111 +329,6 @@ fn associated_data(account: &AccountId, platform: Platform) -> Vec<u8> {
     aad.push(0);
     aad.extend_from_slice(platform.as_str().as_bytes());
     aad
-}
-
-fn parse_key(text: &str, origin: &str) -> Result<[u8; KEY_LEN], VaultError> {
-    let bad = |reason: &str| VaultError::BadKey {
-        origin: origin.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let bytes = B64
-        .decode(text.trim())
-        .map_err(|_| bad("expected base64 of 32 random bytes (`openssl rand -base64 32`)"))?;
-    bytes.as_slice().try_into().map_err(|_| {
-        bad(&format!(
-            "it decodes to {} bytes, expected 32 (`openssl rand -base64 32`)",
-            bytes.len()
-        ))
-    })
-}
-
-fn read_key_file(path: &Path) -> Result<[u8; KEY_LEN], VaultError> {
-    check_private(path)?;
-    let text = std::fs::read_to_string(path).map_err(|e| io_err(path, e))?;
-    parse_key(&text, &format!("the key file {}", path.display()))
-}
-
-#[cfg(unix)]
-fn check_private(path: &Path) -> Result<(), VaultError> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path)
-        .map_err(|e| io_err(path, e))?
-        .permissions()
-        .mode()
-        & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(VaultError::KeyFileTooOpen {
-            path: path.to_owned(),
-            mode,
-        });
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_private(_path: &Path) -> Result<(), VaultError> {
-    Ok(())
-}
-
-fn write_key_file(path: &Path, bytes: &[u8; KEY_LEN]) -> Result<(), VaultError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(|e| io_err(path, e))?;
-    // A file that already existed keeps its mode on open: make sure it is private.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| io_err(path, e))?;
-    }
-    writeln!(file, "{}", B64.encode(bytes)).map_err(|e| io_err(path, e))?;
-    file.sync_all().map_err(|e| io_err(path, e))
-}
-
-/// `key` → `key.<suffix>` in the same directory.
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".");
-    name.push(suffix);
-    path.with_file_name(name)
-}
-
-/// The `key.old-<id>` files beside the key file, in name order.
-fn old_key_files(path: &Path) -> Vec<PathBuf> {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return Vec::new();
-    };
-    let prefix = format!("{name}.old-");
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Vec::new();
-    };
-    let mut found: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&prefix))
-        })
-        .collect();
-    found.sort();
-    found
-}
-
-fn io_err(path: &Path, e: std::io::Error) -> VaultError {
-    VaultError::KeyFileIo {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    }
 }
 
 #[cfg(test)]
