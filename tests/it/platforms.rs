@@ -423,6 +423,11 @@ async fn searches_recent_posts(env: Env) {
 
 async fn reconciles_a_lost_answer_as_found(env: Env) {
     let req = env.request(&["did this go out?", "second part"]);
+    if matches!(env.fake, Fake::Bluesky(..)) {
+        // Bluesky checks its own record key at once after a lost answer; make that check
+        // fail too, so the outcome stays unknown until reconciliation.
+        env.inject(Endpoint::Lookup, Fault::server_error(503), 1);
+    }
     // The fake creates each part, then answers too late for the client: unknown outcome.
     env.inject(
         Endpoint::Create,
@@ -469,6 +474,9 @@ async fn reconciles_a_lost_answer_as_found(env: Env) {
     // A single post lost the same way is found.
     let single = env.request(&["single lost answer"]);
     env.inject(Endpoint::Create, Fault::DropAfter, 1);
+    if matches!(env.fake, Fake::Bluesky(..)) {
+        env.inject(Endpoint::Lookup, Fault::server_error(503), 1);
+    }
     let err = env
         .client
         .publish(&env.creds, &single, &NoWitness)
@@ -854,6 +862,41 @@ async fn bluesky_thread_retry_resumes_without_duplicates() {
     assert_eq!(
         env.client.find(&env.creds, &req).await.unwrap(),
         Found::Yes(done)
+    );
+}
+
+#[tokio::test]
+async fn bluesky_lost_answers_are_settled_at_once_by_record_key() {
+    let env = Env::bluesky().await;
+    let Fake::Bluesky(f, _) = &env.fake else {
+        unreachable!()
+    };
+    // Part 1's answer is lost (the record exists), part 2's connection drops after the
+    // create: both are found at their keys straight away and the thread completes.
+    env.inject(
+        Endpoint::Create,
+        Fault::hang_after(Duration::from_millis(2500)),
+        1,
+    );
+    env.inject_after(Endpoint::Create, 0, Fault::DropAfter, 1);
+    let req = env.request(&["lost one", "lost two", "fine three"]);
+    let done = env
+        .client
+        .publish(&env.creds, &req, &NoWitness)
+        .await
+        .unwrap();
+    assert_eq!(done.part_ids.len(), 3);
+    for k in 0..3 {
+        assert_eq!(f.creates_with_rkey(&part_rkey(&req.publish_key, k)), 1);
+    }
+    let posts = f.posts();
+    assert_eq!(
+        posts[1].reply_parent.as_deref(),
+        Some(posts[0].uri.as_str())
+    );
+    assert_eq!(
+        posts[2].reply_parent.as_deref(),
+        Some(posts[1].uri.as_str())
     );
 }
 

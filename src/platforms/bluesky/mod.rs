@@ -329,6 +329,17 @@ impl BlueskyClient {
     }
 }
 
+/// Logs a thread cut short and passes the error on: a retry resumes at the same keys.
+fn interrupted(k: usize, e: PlatformError) -> PlatformError {
+    if k > 0 {
+        tracing::warn!(
+            part = k + 1,
+            "thread interrupted; a retry resumes it at the same record keys"
+        );
+    }
+    e
+}
+
 fn require_did(creds: &Credentials) -> Result<&str, PlatformError> {
     creds
         .user_id
@@ -398,30 +409,24 @@ impl PlatformClient for BlueskyClient {
                 let record = self.record_for(creds, part, b, thread).await;
                 let created = match self.create_part(creds, did, &rkey, &record).await {
                     Ok(r) => r,
-                    // A retry meets a part an earlier attempt wrote: adopt it.
-                    Err(PlatformError::Permanent { message }) => {
-                        match self.get_record(creds, did, &rkey).await {
-                            Ok(Some(existing))
-                                if existing.text.as_deref() == Some(part.text.as_str()) =>
-                            {
-                                tracing::info!(
-                                    rkey,
-                                    "part already written by an earlier attempt; adopting it"
-                                );
-                                existing
-                            }
-                            _ => return Err(PlatformError::Permanent { message }),
+                    // Either a retry meets a part an earlier attempt wrote (refused as a
+                    // duplicate key, or a 5xx on some PDSes), or this attempt's answer was
+                    // lost. The key is this part's own: if the record is there with this
+                    // text, it is this part, so adopt it. Otherwise keep the error: a lost
+                    // create may still land, so it stays `OutcomeUnknown`.
+                    Err(
+                        e
+                        @ (PlatformError::Permanent { .. } | PlatformError::OutcomeUnknown { .. }),
+                    ) => match self.get_record(creds, did, &rkey).await {
+                        Ok(Some(existing))
+                            if existing.text.as_deref() == Some(part.text.as_str()) =>
+                        {
+                            tracing::info!(rkey, "part already on the PDS; adopting it");
+                            existing
                         }
-                    }
-                    Err(e) => {
-                        if k > 0 {
-                            tracing::warn!(
-                                part = k + 1,
-                                "thread interrupted; a retry resumes it at the same record keys"
-                            );
-                        }
-                        return Err(e);
-                    }
+                        _ => return Err(interrupted(k, e)),
+                    },
+                    Err(e) => return Err(interrupted(k, e)),
                 };
                 refs.push(created);
             }
