@@ -384,4 +384,47 @@ mod tests {
         assert!(matches!(err, ConnectError::StateMismatch), "{err}");
         assert_eq!(visit.await.unwrap().unwrap().as_u16(), 400);
     }
+
+    #[tokio::test]
+    async fn stray_requests_are_ignored_and_a_refusal_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::defaults(dir.path().to_owned());
+        settings.platforms.x_client_id = Some("cid".into());
+        let auth = start_x(&settings, 0).await.unwrap();
+        let base = auth.redirect_uri.trim_end_matches("/callback").to_owned();
+        let state = auth.state.clone();
+        let visit = tokio::spawn(async move {
+            let c = crate::platforms::http::client();
+            let favicon = c.get(format!("{base}/favicon.ico")).send().await.unwrap();
+            let denied = c
+                .get(format!(
+                    "{base}/callback?state={state}&error=access_denied&error_description=The+user+said+no"
+                ))
+                .send()
+                .await
+                .unwrap();
+            (favicon.status().as_u16(), denied.status().as_u16())
+        });
+        let err = auth.wait_for_code().await.unwrap_err();
+        assert!(
+            matches!(&err, ConnectError::Denied(why) if why == "The user said no"),
+            "{err}"
+        );
+        assert_eq!(visit.await.unwrap(), (404, 400));
+    }
+
+    #[tokio::test]
+    async fn the_code_is_taken_from_the_callback() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::defaults(dir.path().to_owned());
+        settings.platforms.x_client_id = Some("cid".into());
+        let auth = start_x(&settings, 0).await.unwrap();
+        let target = format!("{}?state={}&code=the-code", auth.redirect_uri, auth.state);
+        let visit = tokio::spawn(async move {
+            let c = crate::platforms::http::client();
+            c.get(target).send().await.map(|r| r.status().as_u16())
+        });
+        assert_eq!(auth.wait_for_code().await.unwrap().expose(), "the-code");
+        assert_eq!(visit.await.unwrap().unwrap(), 200);
+    }
 }
