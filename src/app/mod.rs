@@ -11,10 +11,12 @@ pub mod doctor;
 pub mod error;
 pub mod ideas;
 pub mod init;
+pub mod jobs;
 pub mod metrics;
 pub mod opportunities;
 pub mod posts;
 pub mod text;
+pub mod tokens;
 
 pub use ctx::Ctx;
 pub use error::{AppError, AppResult};

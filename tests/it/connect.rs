@@ -413,3 +413,113 @@ async fn an_interrupted_rotation_leaves_every_account_readable_and_resumes() {
         done.open_account(&a).unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_expiring_soon_are_refreshed_ahead_of_time() {
+    use psn::app::tokens::{Refreshed, refresh_expiring};
+    use psn::platforms::bluesky::BlueskyClient;
+    use psn::platforms::registry::Registry;
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path()).await;
+    let (vault, _) = Vault::generate();
+    let x = FakeX::start().await.unwrap();
+    let bsky = FakeBluesky::start().await.unwrap();
+    let registry = Registry::new()
+        .with(Arc::new(XClient::new(
+            x.base_url(),
+            Some(psn::platforms::fake::x::CLIENT_ID.into()),
+            None,
+            http::client(),
+        )))
+        .with(Arc::new(BlueskyClient::new(
+            bsky.base_url(),
+            http::client(),
+        )));
+
+    let soon = chrono::Utc::now() + chrono::Duration::minutes(10);
+    let later = chrono::Utc::now() + chrono::Duration::hours(5);
+    let save = |platform: Platform, handle: &str, mut creds: Credentials, expires| {
+        creds.expires_at = Some(expires);
+        let id = AccountId::new();
+        let now = psn::domain::now();
+        Account {
+            credentials: Some(vault.seal_credentials(&id, platform, &creds)),
+            id,
+            platform,
+            handle: handle.into(),
+            display_name: None,
+            platform_user_id: creds.user_id.clone(),
+            server_url: creds.server_url.clone(),
+            token_expires_at: Some(expires),
+            scopes: None,
+            status: AccountStatus::Active,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+        }
+    };
+    let xu = x.add_user("expiring");
+    let x_creds = x.credentials(&xu);
+    let expiring = save(Platform::X, "expiring", x_creds.clone(), soon);
+    let fine = save(
+        Platform::X,
+        "fine",
+        x.credentials(&x.add_user("fine")),
+        later,
+    );
+    // A refresh token that was spent elsewhere and never stored here: refused.
+    let revoked_creds = x.credentials(&x.add_user("revoked"));
+    let other = XClient::new(
+        x.base_url(),
+        Some(psn::platforms::fake::x::CLIENT_ID.into()),
+        None,
+        http::client(),
+    );
+    other.refresh(&revoked_creds).await.unwrap();
+    let revoked = save(Platform::X, "revoked", revoked_creds, soon);
+    let ba = bsky.add_account("sky.test");
+    let sky = save(Platform::Bluesky, "sky.test", bsky.credentials(&ba), soon);
+    for a in [&expiring, &fine, &revoked, &sky] {
+        store.upsert_account(a).await.unwrap();
+    }
+
+    let results = refresh_expiring(
+        store.as_ref(),
+        &vault,
+        &registry,
+        chrono::Duration::minutes(30),
+    )
+    .await
+    .unwrap();
+    let of = |id: &AccountId| {
+        results
+            .iter()
+            .find(|r| &r.account == id)
+            .map(|r| r.result.clone())
+    };
+    assert!(
+        matches!(of(&expiring.id), Some(Refreshed::Renewed { .. })),
+        "{results:?}"
+    );
+    assert!(
+        matches!(of(&sky.id), Some(Refreshed::Renewed { .. })),
+        "{results:?}"
+    );
+    assert_eq!(of(&fine.id), None, "not due yet");
+    let Some(Refreshed::NeedsReauth { reason }) = of(&revoked.id) else {
+        panic!("{results:?}");
+    };
+    assert!(reason.contains("psn connect x"), "{reason}");
+
+    // The stored tokens are the new ones, the platform accepts them, and the expiry moved.
+    let stored = store.get_account(&expiring.id).await.unwrap();
+    let creds = vault.open_account(&stored).unwrap();
+    assert_ne!(creds.access_token, x_creds.access_token);
+    assert!(x.refresh_token_valid(creds.refresh_token.as_ref().unwrap().expose()));
+    assert!(stored.token_expires_at.unwrap() > soon);
+    let revoked_now = store.get_account(&revoked.id).await.unwrap();
+    assert_eq!(revoked_now.status, AccountStatus::NeedsReauth);
+    assert!(revoked_now.last_error.unwrap().contains("psn connect x"));
+}
