@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::Ctx;
+use crate::config::Settings;
 use crate::domain::{Account, AccountStatus, Platform, now};
 use crate::platforms::registry::Registry;
 use crate::platforms::{Credentials, PlatformClient, PlatformError};
@@ -21,6 +22,19 @@ pub struct Access {
 impl Access {
     pub fn new(platforms: Registry, vault: Option<Arc<Vault>>) -> Self {
         Self { platforms, vault }
+    }
+
+    /// The given adapters with the vault from settings (none when no key is configured,
+    /// in which case every account read says how to configure one).
+    pub fn with_vault_from(platforms: Registry, settings: &Settings) -> Self {
+        let vault = match Vault::from_settings(&settings.vault) {
+            Ok(v) => Some(Arc::new(v)),
+            Err(e) => {
+                tracing::debug!("no vault: {e}");
+                None
+            }
+        };
+        Self::new(platforms, vault)
     }
 
     pub fn client(&self, platform: Platform) -> Option<Arc<dyn PlatformClient>> {

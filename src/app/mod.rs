@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod error;
 pub mod ideas;
 pub mod init;
+pub mod jobs;
 pub mod metrics;
 pub mod opportunities;
 pub mod posts;

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use clap::Args;
@@ -14,7 +13,6 @@ use crate::app::metrics::{self, FetchMetricsInput, Progress};
 use crate::app::{AppError, Ctx, chart};
 use crate::config::Settings;
 use crate::domain::{Platform, now};
-use crate::vault::Vault;
 
 #[derive(Debug, Args)]
 pub struct MetricsArgs {
@@ -48,14 +46,7 @@ pub struct MetricsArgs {
 
 /// The adapters and the vault for reading platforms from the command line.
 pub(super) fn access(settings: &Settings) -> Access {
-    let vault = match Vault::from_settings(&settings.vault) {
-        Ok(v) => Some(Arc::new(v)),
-        Err(e) => {
-            tracing::warn!("{e}; connected accounts cannot be read until a key is configured");
-            None
-        }
-    };
-    Access::new(crate::scheduler::runtime::platforms(settings), vault)
+    Access::with_vault_from(crate::scheduler::runtime::platforms(settings), settings)
 }
 
 /// `2026-11-01T00:00:00Z`, or `7d` / `12h` / `30m` ago.

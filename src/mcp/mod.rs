@@ -1,6 +1,7 @@
 //! The MCP server: psn's tools and prompts for Claude Code over stdio. This is the only
 //! module that knows rmcp; every tool is a thin adapter over a use case in `app/`.
 
+mod analytics;
 mod prompts;
 mod serve;
 mod slot;
@@ -26,7 +27,8 @@ pub const INSTRUCTIONS: &str = "\
 psn runs this person's or company's social media: it keeps an idea bank, drafts posts for \
 X, Bluesky, LinkedIn, Instagram, TikTok, Threads and Mastodon, validates them against each \
 platform's real limits, and queues them in a database; psn's scheduler publishes each post \
-exactly once when it is due. No tool here publishes directly or calls a platform.
+exactly once when it is due. No tool here publishes directly; only fetch_metrics and \
+score_opportunities read from the platforms.
 
 Usual workflow:
 1. capture_idea whenever an idea comes up; list_ideas when planning.
@@ -40,6 +42,8 @@ get_post for one post's full content and history.
 Edit with update_post, withdraw with cancel_post, and retry_post a failed post once its cause \
 is fixed. On a company hub, scheduled and edited posts wait for an approver before they publish. list_accounts shows connected accounts and the `psn connect …` command a \
 person must run in a terminal to connect one; never ask for passwords or tokens in chat. \
+fetch_metrics reports what published posts earned (engagement score 0-100, outliers, chart); \
+score_opportunities finds conversations on the strategy's pillars worth replying to. \
 Every failure result says what to do next.";
 
 /// The psn MCP server. Cheap to clone: state is shared.

@@ -7,12 +7,15 @@
 use rmcp::handler::server::tool::schema_for_output;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock};
-use rmcp::{ErrorData, tool, tool_router};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, tool, tool_router};
 use serde::Serialize;
 
-use super::PsnServer;
+use super::{PsnServer, analytics};
 use crate::app::accounts::{self, AccountList};
 use crate::app::ideas::{self, CaptureIdeaInput, CapturedIdea, IdeaPage, ListIdeasInput};
+use crate::app::metrics::{self, FetchMetricsInput, FetchMetricsOutput};
+use crate::app::opportunities::{self, ScoreOpportunitiesInput, ScoreOpportunitiesOutput};
 use crate::app::posts::{
     self, CancelPostInput, CancelledPosts, CreatePostInput, CreatedPosts, GetPostInput,
     ListPendingInput, PendingPage, PostDetail, RetriedPost, RetryPostInput, SchedulePostInput,
@@ -344,5 +347,93 @@ planning posts.",
         Parameters(input): Parameters<ListIdeasInput>,
     ) -> Result<CallToolResult, ErrorData> {
         run!(self, |cx| ideas::list_ideas(cx, input), IdeaPage::summary)
+    }
+
+    #[tool(
+        name = "fetch_metrics",
+        description = "What published posts earned, for one post, a group (every platform it went \
+to), an account, or a period (default: the last 30 days). Returns per post the latest numbers \
+normalised across platforms (impressions/views, likes, replies, reposts, quotes, bookmarks, link \
+clicks; null = the platform does not report it) with the raw fields, a composite engagement score \
+0-100 (deeper actions weigh more, normalised by reach where reported), the change since the \
+previous snapshot, and an outlier flag (at least 5x the account's 30-day average). Collects fresh \
+numbers from the platforms when the stored ones are older than `max_age_secs` (default 3600, 0 = \
+always); rate-limited or missing posts are listed in `not_collected` with the reason and when to \
+retry. Set `chart: true` to also get a PNG chart of the score over time. Sends progress \
+notifications when the request has a progress token.",
+        annotations(
+            title = "Fetch metrics",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        ),
+        output_schema = schema_for_output::<FetchMetricsOutput>()
+    )]
+    async fn fetch_metrics(
+        &self,
+        Parameters(input): Parameters<FetchMetricsInput>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let store = match self.store.get().await {
+            Ok(store) => store,
+            Err(e) => return Ok(failure(&e)),
+        };
+        let cx = Ctx::new(store.as_ref(), &self.settings, ACTOR);
+        let relay = analytics::ProgressRelay::new(&ctx);
+        let access = analytics::access(&self.settings);
+        let result = metrics::fetch_metrics(cx, &access, &input, &relay.callback()).await;
+        relay.finish().await;
+        let chart = match (&result, input.chart) {
+            (Ok(out), true) => Some(analytics::chart_block(cx, out).await),
+            _ => None,
+        };
+        let mut r = respond(result, FetchMetricsOutput::summary);
+        match chart {
+            Some(Ok(image)) => r.content.insert(1, image),
+            Some(Err(e)) => r
+                .content
+                .insert(1, ContentBlock::text(format!("no chart: {e}"))),
+            None => {}
+        }
+        Ok(r)
+    }
+
+    #[tool(
+        name = "score_opportunities",
+        description = "Find conversations worth joining: searches X and Bluesky for recent posts \
+matching each pillar of the content strategy (the strategy file's keywords and phrases), scores \
+each 0-100 as relevance (stemmed keyword/phrase match and text similarity) x author influence \
+(followers, log scale) x velocity (engagement per hour) x time window (halves every 6 hours), \
+and returns them best first with the factor breakdown, tier (act_now >= 70, digest 60-69, low \
+40-59; below 40 is dropped) and a one-line reason. Each opportunity is returned as new once: \
+later calls count it in `already_seen` (`include_seen: true` returns it again), and at most the \
+strategy's daily cap of new ones come back per day. Use it to plan replies; it never posts. \
+Sends progress notifications when the request has a progress token.",
+        annotations(
+            title = "Score opportunities",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        ),
+        output_schema = schema_for_output::<ScoreOpportunitiesOutput>()
+    )]
+    async fn score_opportunities(
+        &self,
+        Parameters(input): Parameters<ScoreOpportunitiesInput>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let store = match self.store.get().await {
+            Ok(store) => store,
+            Err(e) => return Ok(failure(&e)),
+        };
+        let cx = Ctx::new(store.as_ref(), &self.settings, ACTOR);
+        let relay = analytics::ProgressRelay::new(&ctx);
+        let access = analytics::access(&self.settings);
+        let result =
+            opportunities::score_opportunities(cx, &access, &input, &relay.callback()).await;
+        relay.finish().await;
+        Ok(respond(result, ScoreOpportunitiesOutput::summary))
     }
 }

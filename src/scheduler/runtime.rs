@@ -21,9 +21,29 @@ pub fn platforms(settings: &Settings) -> Registry {
         .with(Arc::new(BlueskyClient::from_settings(&settings.platforms)))
 }
 
-/// The periodic jobs this build runs.
-pub fn jobs(_settings: &Settings) -> cron::Registry {
-    cron::Registry::default()
+/// The periodic jobs this build runs: the analytics jobs (`app::jobs`), each on its cron
+/// from settings; a job whose cron is `off` or invalid is left out (with a warning).
+pub fn jobs(settings: &Settings) -> cron::Registry {
+    use crate::app::access::Access;
+    use crate::app::jobs::{self, AnalyticsJob};
+    let mut registry = cron::Registry::default();
+    let shared = Arc::new(settings.clone());
+    let access = Arc::new(Access::with_vault_from(platforms(settings), settings));
+    for job in [AnalyticsJob::Metrics, AnalyticsJob::Engagement] {
+        let Some(expr) = job.cron(settings) else {
+            continue;
+        };
+        let (shared, access) = (shared.clone(), access.clone());
+        let body: cron::JobBody = Arc::new(move |cx: cron::JobContext| {
+            let (shared, access) = (shared.clone(), access.clone());
+            Box::pin(async move { jobs::run(job, &shared, cx.store.as_ref(), &access).await })
+        });
+        match cron::Job::new(job.name(), expr, settings.timezone, body) {
+            Ok(j) => registry = registry.with(j),
+            Err(e) => warn!("{e}; the {} job is off", job.name()),
+        }
+    }
+    registry
 }
 
 /// A scheduler for this process.

@@ -8,6 +8,7 @@ mod cli_posts;
 mod connect;
 mod crash;
 mod mcp;
+mod mcp_analytics;
 mod mcp_tools;
 mod metrics;
 mod opportunities;

@@ -8,6 +8,7 @@ use chrono::Duration;
 use psn::app::Ctx;
 use psn::app::access::Access;
 use psn::app::metrics::{FetchMetricsInput, FetchMetricsOutput, Progress, fetch_metrics};
+use psn::config::Secret;
 use psn::domain::score::{Counts, engagement_score};
 use psn::domain::{
     Account, AccountId, AccountStatus, GroupId, NewPost, Platform, Post, PostContent, PostPart,
@@ -44,6 +45,8 @@ pub struct Env {
     pub x_account: Account,
     pub b_account: Account,
     pub access: Access,
+    /// The vault key, for a `psn` child process (`PSN_ENCRYPTION_KEY`).
+    pub key: Secret,
 }
 
 fn account(platform: Platform, handle: &str, user_id: &str) -> Account {
@@ -69,7 +72,7 @@ pub async fn env(t: &TestStore) -> Env {
     let bsky = FakeBluesky::start().await.unwrap();
     let x_user = x.add_user("psn_metrics");
     let b_user = bsky.add_account("psn.metrics.test");
-    let (vault, _key) = Vault::generate();
+    let (vault, key) = Vault::generate();
     let mut x_account = account(Platform::X, &x_user.username, &x_user.id);
     x_account.credentials =
         Some(vault.seal_credentials(&x_account.id, Platform::X, &x.credentials(&x_user)));
@@ -96,6 +99,7 @@ pub async fn env(t: &TestStore) -> Env {
         x_account,
         b_account,
         access: Access::new(platforms, Some(Arc::new(vault))),
+        key,
     }
 }
 

@@ -24,6 +24,7 @@ both_stores!(
     returned_opportunities_are_not_new_again,
     the_daily_cap_holds_back_the_rest,
     a_rate_limited_platform_is_reported_and_the_other_searched,
+    periodic_jobs_collect_metrics_and_score_opportunities,
 );
 
 fn strategy(cap: u32) -> Strategy {
@@ -260,4 +261,67 @@ async fn a_rate_limited_platform_is_reported_and_the_other_searched(t: &TestStor
         .await
         .unwrap_err();
     assert!(err.to_string().contains("gardening"), "{err}");
+}
+
+
+/// The analytics jobs as the scheduler registers and runs them.
+async fn periodic_jobs_collect_metrics_and_score_opportunities(t: &TestStore) {
+    use psn::scheduler::cron::JobContext;
+    let e = env(t).await;
+    let ids = seed(&e);
+    let mine =
+        e.x.seed_post(&e.x_user, "our launch", now() - Duration::hours(1));
+    crate::metrics::publish_all(t, &[crate::metrics::published(&e.x_account, &mine, 60)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let strategy = dir.path().join("strategy.toml");
+    std::fs::write(
+        &strategy,
+        "[[pillars]]\nname = \"s\"\nkeywords = [\"scheduler\"]\n",
+    )
+    .unwrap();
+    let mut settings = t.settings.clone();
+    settings.platforms.x_base_url = Some(e.x.base_url().to_owned());
+    settings.platforms.bluesky_pds_url = Some(e.bsky.base_url().to_owned());
+    settings.vault.key = Some(e.key.clone());
+    settings.jobs.strategy_file = Some(strategy);
+    settings.jobs.active_hours = (0, 24);
+    let registry = psn::scheduler::runtime::jobs(&settings);
+    let names: Vec<&str> = registry.jobs.iter().map(|j| j.name.as_str()).collect();
+    assert_eq!(names, ["metrics", "engagement"]);
+    for job in &registry.jobs {
+        let ran = (job.body)(JobContext {
+            store: t.store.clone(),
+            tick: now(),
+        })
+        .await;
+        assert_eq!(ran, Ok(()), "{}", job.name);
+    }
+    assert_eq!(
+        t.store
+            .published_posts(&psn::store::PublishedFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()[0]
+            .engagement_score,
+        Some(0.0)
+    );
+    let stored = t.store.list_opportunities(None, 10).await.unwrap();
+    assert!(
+        stored.iter().any(|o| o.platform_post_id == ids[0]),
+        "{stored:?}"
+    );
+
+    // Outside the active hours the monitor does nothing; `off` removes a job.
+    settings.jobs.active_hours = (3, 4);
+    settings.timezone = chrono_tz::UTC;
+    settings.jobs.metrics_cron = None;
+    let registry = psn::scheduler::runtime::jobs(&settings);
+    assert_eq!(registry.jobs.len(), 1);
+    settings.jobs.engagement_cron = Some("not a cron".into());
+    assert!(
+        psn::scheduler::runtime::jobs(&settings).jobs.is_empty(),
+        "a bad cron is left out"
+    );
 }

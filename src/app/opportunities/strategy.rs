@@ -155,6 +155,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_example_file_parses() {
+        let text = include_str!("../../../config/strategy.example.toml");
+        let s = Strategy::parse(text, Path::new("strategy.example.toml")).unwrap();
+        assert_eq!(s.pillars.len(), 2);
+        assert_eq!(s.pillars[0].phrases, vec!["social media", "content calendar"]);
+    }
+
+    #[test]
     fn parses_with_defaults_and_explains_problems() {
         let s = Strategy::parse(
             "[[pillars]]\nname = \"rust\"\nkeywords = [\"rust\"]\n",
