@@ -1172,3 +1172,58 @@ async fn fakes_are_driven_over_http_by_other_processes() {
     }
     assert!(serve_fake(Platform::Linkedin, addr).await.is_err());
 }
+
+#[tokio::test]
+async fn media_can_come_from_a_url() {
+    // A tiny file server standing in for wherever the user's image lives.
+    let png = vec![0x89u8, b'P', b'N', b'G', 1, 2, 3, 4];
+    let served = png.clone();
+    let app = axum::Router::new().route(
+        "/cat.png",
+        axum::routing::get(move || {
+            let body = served.clone();
+            async move { ([("content-type", "image/png")], body) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    for env in [Env::x().await, Env::bluesky().await] {
+        let mut req = env.request(&["from the web"]);
+        req.content.parts[0].media = vec![Media {
+            source: format!("{base}/cat.png"),
+            kind: MediaKind::Image,
+            mime: "image/png".into(),
+            size_bytes: None,
+            alt: Some("a cat".into()),
+        }];
+        env.client
+            .publish(&env.creds, &req, &NoWitness)
+            .await
+            .unwrap();
+        match &env.fake {
+            Fake::X(f, _) => assert_eq!(f.media()[0].total_bytes, png.len()),
+            Fake::Bluesky(f, _) => assert_eq!(f.blobs()[0].size, png.len()),
+        }
+        // A URL that is not there is a permanent failure before anything is sent.
+        let mut missing = env.request(&["missing picture"]);
+        missing.content.parts[0].media = vec![Media {
+            source: format!("{base}/dog.png"),
+            kind: MediaKind::Image,
+            mime: "image/png".into(),
+            size_bytes: None,
+            alt: None,
+        }];
+        let err = env
+            .client
+            .publish(&env.creds, &missing, &CountingWitness::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, PlatformError::Permanent { message } if message.contains("404")),
+            "{err:?}"
+        );
+        assert_eq!(env.creates_with_text("missing picture"), 0);
+    }
+}
