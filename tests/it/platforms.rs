@@ -1227,3 +1227,81 @@ async fn media_can_come_from_a_url() {
         assert_eq!(env.creates_with_text("missing picture"), 0);
     }
 }
+
+#[tokio::test]
+async fn the_fakes_refuse_what_the_platforms_refuse() {
+    let http = test_http();
+    // X: unknown fields, a missing or unknown token, too many metrics ids.
+    let x = Env::x().await;
+    let Fake::X(fx, _) = &x.fake else {
+        unreachable!()
+    };
+    let token = x.creds.access_token.expose();
+    let post = |body: serde_json::Value, token: Option<&str>| {
+        let mut req = http.post(format!("{}/2/tweets", fx.base_url())).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    let r = post(serde_json::json!({ "text": "hi", "foo": 1 }), Some(token))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r.text().await.unwrap().contains("$.foo"));
+    let r = post(serde_json::json!({ "text": "hi" }), None)
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = post(serde_json::json!({ "text": "hi" }), Some("made-up"))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let ids: Vec<String> = (0..101).map(|i| i.to_string()).collect();
+    let r = http
+        .get(format!("{}/2/tweets", fx.base_url()))
+        .bearer_auth(token)
+        .query(&[("ids", ids.join(","))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(fx.posts().len(), 0);
+
+    // Bluesky: record type, record key format, the repo of somebody else.
+    let b = Env::bluesky().await;
+    let Fake::Bluesky(fb, account) = &b.fake else {
+        unreachable!()
+    };
+    let create = |body: serde_json::Value| {
+        http.post(format!(
+            "{}/xrpc/com.atproto.repo.createRecord",
+            fb.base_url()
+        ))
+        .bearer_auth(b.creds.access_token.expose())
+        .json(&body)
+        .send()
+    };
+    let record = |t: &str| serde_json::json!({ "$type": t, "text": "hi", "createdAt": "2026-01-01T00:00:00.000Z" });
+    let cases = [
+        (
+            serde_json::json!({ "repo": account.did, "collection": "app.bsky.feed.post", "record": record("app.bsky.feed.like") }),
+            "InvalidRecord",
+        ),
+        (
+            serde_json::json!({ "repo": account.did, "collection": "app.bsky.feed.post", "rkey": "post-1", "record": record("app.bsky.feed.post") }),
+            "InvalidRequest",
+        ),
+        (
+            serde_json::json!({ "repo": "did:plc:someoneelse", "collection": "app.bsky.feed.post", "record": record("app.bsky.feed.post") }),
+            "InvalidRequest",
+        ),
+    ];
+    for (body, error) in cases {
+        let r = create(body).await.unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["error"], error, "{v}");
+    }
+    assert_eq!(fb.posts().len(), 0);
+}
