@@ -331,13 +331,30 @@ impl RefreshCache {
 }
 
 /// The bytes of a media source: a local file, or an http(s) URL fetched with `client`.
-pub async fn load_media(client: &reqwest::Client, source: &str) -> Result<Vec<u8>, PlatformError> {
+/// Anything larger than `max_bytes` is refused before it is read whole (the platform
+/// would refuse it anyway, and an endless download must not fill the memory).
+pub async fn load_media(
+    client: &reqwest::Client,
+    source: &str,
+    max_bytes: u64,
+) -> Result<Vec<u8>, PlatformError> {
+    let too_big = |size: u64| PlatformError::Permanent {
+        message: format!(
+            "media {} is {size} bytes; the platform accepts at most {max_bytes}",
+            shorten(source)
+        ),
+    };
     if source.starts_with("https://") || source.starts_with("http://") {
         let what = format!("downloading media {}", shorten(source));
-        let reply = send(client.get(source), CallKind::Read, &what).await?;
-        if !reply.is_success() {
-            let message = format!("{what}: the server answered {}", reply.status);
-            return Err(if reply.status.is_server_error() {
+        let mut resp = client
+            .get(source)
+            .send()
+            .await
+            .map_err(|e| transport_error(&e, CallKind::Read, &what))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let message = format!("{what}: the server answered {status}");
+            return Err(if status.is_server_error() {
                 PlatformError::Retryable {
                     message,
                     retry_after: None,
@@ -346,14 +363,31 @@ pub async fn load_media(client: &reqwest::Client, source: &str) -> Result<Vec<u8
                 PlatformError::Permanent { message }
             });
         }
-        return Ok(reply.body);
+        if let Some(len) = resp.content_length().filter(|&n| n > max_bytes) {
+            return Err(too_big(len));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| transport_error(&e, CallKind::Read, &what))?
+        {
+            body.extend_from_slice(&chunk);
+            if body.len() as u64 > max_bytes {
+                return Err(too_big(body.len() as u64));
+            }
+        }
+        return Ok(body);
     }
     let path = source.strip_prefix("file://").unwrap_or(source);
-    tokio::fs::read(path)
-        .await
-        .map_err(|e| PlatformError::Permanent {
-            message: format!("cannot read media file {}: {e}", shorten(path)),
-        })
+    let unreadable = |e: std::io::Error| PlatformError::Permanent {
+        message: format!("cannot read media file {}: {e}", shorten(path)),
+    };
+    let size = tokio::fs::metadata(path).await.map_err(unreadable)?.len();
+    if size > max_bytes {
+        return Err(too_big(size));
+    }
+    tokio::fs::read(path).await.map_err(unreadable)
 }
 
 /// Keeps user-provided text in messages short.
@@ -482,8 +516,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn oversized_media_is_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.bin");
+        std::fs::write(&path, vec![0u8; 2048]).unwrap();
+        let source = path.display().to_string();
+        let err = load_media(&client(), &source, 1024).await.unwrap_err();
+        assert!(
+            matches!(&err, PlatformError::Permanent { message } if message.contains("2048 bytes")),
+            "{err:?}"
+        );
+        assert_eq!(
+            load_media(&client(), &source, 4096).await.unwrap().len(),
+            2048
+        );
+    }
+
+    #[tokio::test]
     async fn missing_media_file_is_permanent() {
-        let err = load_media(&client(), "/nonexistent/psn/cat.png")
+        let err = load_media(&client(), "/nonexistent/psn/cat.png", 1024)
             .await
             .unwrap_err();
         assert!(

@@ -37,7 +37,7 @@ use wire::{StrongRef, WirePosts, WireRecord, WireSearch, WireSession, XrpcError}
 pub const DEFAULT_PDS_URL: &str = "https://bsky.social";
 pub const POST_COLLECTION: &str = "app.bsky.feed.post";
 /// The largest image Bluesky accepts.
-pub const MAX_IMAGE_BYTES: usize = 2_000_000;
+pub const MAX_IMAGE_BYTES: u64 = 2_000_000;
 const METRICS_BATCH: usize = 25;
 const NO_REFRESH_TOKEN: &str =
     "the Bluesky session has no refresh token: run `psn connect bluesky` again";
@@ -197,16 +197,7 @@ impl BlueskyClient {
                         .into(),
             });
         }
-        let bytes = http::load_media(&self.http, &media.source).await?;
-        if bytes.len() > MAX_IMAGE_BYTES {
-            return Err(PlatformError::Permanent {
-                message: format!(
-                    "image {} is {} bytes; Bluesky accepts at most {MAX_IMAGE_BYTES}",
-                    http::shorten(&media.source),
-                    bytes.len()
-                ),
-            });
-        }
+        let bytes = http::load_media(&self.http, &media.source, MAX_IMAGE_BYTES).await?;
         let what = "uploading an image to Bluesky";
         let reply = self
             .call(

@@ -12,6 +12,11 @@ use crate::domain::{Media, MediaKind};
 use crate::platforms::http::{self, CallKind};
 use crate::platforms::{Credentials, PlatformError};
 
+/// X's size limits: images 5 MB, GIFs 15 MB, videos 512 MB.
+const MAX_IMAGE_BYTES: u64 = 5 * 1024 * 1024;
+const MAX_GIF_BYTES: u64 = 15 * 1024 * 1024;
+const MAX_VIDEO_BYTES: u64 = 512 * 1024 * 1024;
+
 impl XClient {
     /// Uploads one media item and returns its media id.
     pub(super) async fn upload(
@@ -19,7 +24,12 @@ impl XClient {
         creds: &Credentials,
         media: &Media,
     ) -> Result<String, PlatformError> {
-        let bytes = http::load_media(&self.http, &media.source).await?;
+        let max = match media.kind {
+            MediaKind::Image => MAX_IMAGE_BYTES,
+            MediaKind::Gif => MAX_GIF_BYTES,
+            MediaKind::Video => MAX_VIDEO_BYTES,
+        };
+        let bytes = http::load_media(&self.http, &media.source, max).await?;
         let id = match media.kind {
             MediaKind::Image => self.upload_simple(creds, media, bytes).await?,
             MediaKind::Gif | MediaKind::Video => self.upload_chunked(creds, media, bytes).await?,
