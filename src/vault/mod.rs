@@ -197,9 +197,13 @@ impl Vault {
                 Vault::from_key(&read_key_file(path)?)
             }
         };
+        // Old keys only open what rotation has not re-sealed yet: one that cannot be used
+        // is reported and skipped rather than stopping every account from opening.
         for old in old_key_files(&settings.key_file) {
-            let bytes = read_key_file(&old)?;
-            vault.add_older(&bytes);
+            match read_key_file(&old) {
+                Ok(bytes) => vault.add_older(&bytes),
+                Err(e) => tracing::warn!("ignoring an old key file: {e}"),
+            }
         }
         Ok(vault)
     }
@@ -456,6 +460,31 @@ mod tests {
         };
         let msg = Vault::from_settings(&garbage).unwrap_err().to_string();
         assert!(!msg.contains("not base64!!"), "{msg}");
+    }
+
+    #[test]
+    fn old_key_files_open_what_they_sealed_and_bad_ones_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        ensure_key_file(&path).unwrap();
+        let (old, old_key) = Vault::generate();
+        let kept = dir.path().join(format!("key.old-{}", old.key_id()));
+        std::fs::write(&kept, old_key.expose()).unwrap();
+        std::fs::write(dir.path().join("key.old-junk"), "not a key").unwrap();
+        #[cfg(unix)]
+        for p in [&kept, &dir.path().join("key.old-junk")] {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let settings = VaultSettings {
+            key: None,
+            key_file: path,
+        };
+        let vault = Vault::from_settings(&settings).unwrap();
+        assert_ne!(vault.key_id(), old.key_id(), "the key file seals");
+        let acct = AccountId::new();
+        let sealed = old.seal(&acct, Platform::X, &tokens());
+        assert_eq!(vault.open(&acct, Platform::X, &sealed).unwrap(), tokens());
     }
 
     #[test]
