@@ -99,6 +99,12 @@ pub async fn run(settings: &Settings, a: MetricsArgs) -> anyhow::Result<ExitCode
         limit: Some(a.limit),
         chart: a.chart.is_some(),
     };
+    // A bad chart name is refused before anything is collected.
+    let chart_format = a
+        .chart
+        .as_deref()
+        .map(chart::Format::from_path)
+        .transpose()?;
     let quiet = a.json;
     let progress = move |p: Progress| {
         if !quiet {
@@ -106,9 +112,8 @@ pub async fn run(settings: &Settings, a: MetricsArgs) -> anyhow::Result<ExitCode
         }
     };
     let out = metrics::fetch_metrics(cx, &access(settings), &input, &progress).await?;
-    if let Some(path) = &a.chart {
+    if let (Some(path), Some(format)) = (&a.chart, chart_format) {
         let series = chart::series_for(cx, &out).await?;
-        let format = chart::Format::from_path(path)?;
         let bytes = chart::render(&series, format)?;
         std::fs::write(path, bytes).map_err(|e| {
             AppError::invalid(format!("cannot write the chart to {}: {e}", path.display()))

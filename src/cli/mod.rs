@@ -55,12 +55,12 @@ pub enum Command {
     Accounts(pending::AccountsArgs),
     /// Set up a directory for Claude Code: write .mcp.json and install psn's slash commands.
     Init(init::InitArgs),
-    /// Measure psn against its promised figures (BENCHMARKS.md) and print a table.
-    Bench(bench::BenchArgs),
     /// What published posts earned: metrics, engagement score, outliers, and a chart.
     Metrics(metrics::MetricsArgs),
     /// Conversations worth joining, scored against your strategy's pillars.
     Opportunities(opportunities::OpportunitiesArgs),
+    /// Measure psn against its promised figures (BENCHMARKS.md) and print a table.
+    Bench(bench::BenchArgs),
     /// Connect an account: `psn connect x`, `psn connect bluesky --handle NAME`.
     #[command(subcommand)]
     Connect(connect::ConnectCommand),
@@ -123,9 +123,9 @@ pub async fn run(cli: Cli, settings: Settings, warnings: Vec<String>) -> anyhow:
         Command::Ideas(command) => ideas::run(&settings, command).await,
         Command::Accounts(args) => pending::run_accounts(&settings, args).await,
         Command::Init(args) => init::run(&args),
-        Command::Bench(args) => bench::run(&args).await,
         Command::Metrics(args) => metrics::run(&settings, args).await,
         Command::Opportunities(args) => opportunities::run(&settings, args).await,
+        Command::Bench(args) => bench::run(&args).await,
         Command::Connect(command) => connect::run(&settings, command).await,
         Command::Keys(command) => connect::run_keys(&settings, command).await,
         Command::Scheduler(args) => scheduler::run(&settings, &args).await,

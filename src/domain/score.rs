@@ -18,7 +18,9 @@
 //! - `R` relevance to the best-matching pillar ([`super::relevance`]): stemmed keyword
 //!   and phrase coverage plus the cosine similarity of the texts. `R = 0` scores 0.
 //! - `I` author influence, log-scaled followers: `0.1 + 0.9·min(1, log10(1 + followers) / 6)`
-//!   (unknown → 0.1, 1,000 → 0.55, 1,000,000 → 1).
+//!   (none → 0.1, 1,000 → 0.55, 1,000,000 → 1). An unknown count (Bluesky's search results
+//!   carry none) counts as [`UNKNOWN_FOLLOWERS`], a typical account, so a platform that
+//!   does not say is not ranked below every one that does.
 //! - `V` velocity, weighted engagement per hour since posting
 //!   `e = (likes + 2·reposts + 2·replies + 2·quotes) / max(hours, 0.25)`:
 //!   `0.1 + 0.9·(1 − e^(−e / 20))`.
@@ -35,6 +37,8 @@ use serde::{Deserialize, Serialize};
 pub const OUTLIER_FACTOR: f64 = 5.0;
 /// The trailing average needs at least this many other scored posts.
 pub const OUTLIER_MIN_POSTS: u64 = 3;
+/// The follower count assumed when a platform does not report one.
+pub const UNKNOWN_FOLLOWERS: u64 = 1000;
 /// The opportunity time window halves every this many hours.
 pub const WINDOW_HALF_LIFE_HOURS: f64 = 6.0;
 
@@ -149,7 +153,7 @@ impl Tier {
 }
 
 pub fn influence(followers: Option<u64>) -> f64 {
-    let f = followers.unwrap_or(0) as f64;
+    let f = followers.unwrap_or(UNKNOWN_FOLLOWERS) as f64;
     0.1 + 0.9 * ((1.0 + f).log10() / 6.0).min(1.0)
 }
 

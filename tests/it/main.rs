@@ -4,6 +4,7 @@ mod support;
 
 mod bench_smoke;
 mod cli;
+mod cli_analytics;
 mod cli_posts;
 mod connect;
 mod crash;

@@ -18,9 +18,9 @@ use psn::platforms::bluesky::BlueskyClient;
 use psn::platforms::fake::bluesky::{FakeAccount, FakeBskyMetrics};
 use psn::platforms::fake::x::{FakeMetrics, FakeUser};
 use psn::platforms::fake::{Endpoint, FakeBluesky, FakeX, Fault};
-use psn::platforms::http;
 use psn::platforms::registry::Registry;
 use psn::platforms::x::XClient;
+use psn::platforms::{Credentials, http};
 use psn::store::Finish;
 use psn::vault::Vault;
 
@@ -34,6 +34,7 @@ both_stores!(
     a_partial_answer_stores_the_rest_and_names_the_missing,
     outliers_are_flagged_in_result_and_store,
     posts_without_a_usable_account_say_how_to_fix_it,
+    an_expired_token_is_refreshed_once_and_stored,
 );
 
 /// Fakes, connected accounts in the store, and the access to read them.
@@ -47,6 +48,8 @@ pub struct Env {
     pub access: Access,
     /// The vault key, for a `psn` child process (`PSN_ENCRYPTION_KEY`).
     pub key: Secret,
+    /// The X credentials sealed into `x_account`.
+    pub x_creds: Credentials,
 }
 
 fn account(platform: Platform, handle: &str, user_id: &str) -> Account {
@@ -74,8 +77,8 @@ pub async fn env(t: &TestStore) -> Env {
     let b_user = bsky.add_account("psn.metrics.test");
     let (vault, key) = Vault::generate();
     let mut x_account = account(Platform::X, &x_user.username, &x_user.id);
-    x_account.credentials =
-        Some(vault.seal_credentials(&x_account.id, Platform::X, &x.credentials(&x_user)));
+    let x_creds = x.credentials(&x_user);
+    x_account.credentials = Some(vault.seal_credentials(&x_account.id, Platform::X, &x_creds));
     let mut b_account = account(Platform::Bluesky, &b_user.handle, &b_user.did);
     b_account.server_url = Some(bsky.base_url().to_owned());
     b_account.credentials =
@@ -100,6 +103,7 @@ pub async fn env(t: &TestStore) -> Env {
         b_account,
         access: Access::new(platforms, Some(Arc::new(vault))),
         key,
+        x_creds,
     }
 }
 
@@ -472,5 +476,32 @@ async fn posts_without_a_usable_account_say_how_to_fix_it(t: &TestStore) {
     assert!(
         err.to_string().contains("only for published posts"),
         "{err}"
+    );
+}
+
+async fn an_expired_token_is_refreshed_once_and_stored(t: &TestStore) {
+    let e = env(t).await;
+    let xs = e.x_posts(t, 3).await;
+    e.x.expire_access_token(e.x_creds.access_token.expose());
+    let out = fetch(t, &e, &input(0)).await;
+    assert_eq!(out.collected, 3, "{}", out.summary());
+    let stored = t.store.get_account(&e.x_account.id).await.unwrap();
+    let vault = e.access.vault.as_ref().unwrap();
+    let now_sealed = vault.open_account(&stored).unwrap();
+    assert_ne!(
+        now_sealed.access_token.expose(),
+        e.x_creds.access_token.expose(),
+        "the refreshed tokens are stored"
+    );
+    // A refresh token that no longer works stops the account with the fix.
+    e.x.expire_access_token(now_sealed.access_token.expose());
+    e.x.inject(Endpoint::Refresh, Fault::reject("invalid_grant"), 5);
+    let out = fetch(t, &e, &input(0)).await;
+    assert_eq!(out.collected, 0);
+    assert_eq!(out.not_collected.len(), xs.len());
+    assert!(
+        out.not_collected[0].reason.contains("psn connect x"),
+        "{}",
+        out.not_collected[0].reason
     );
 }

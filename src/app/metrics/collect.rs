@@ -85,13 +85,13 @@ pub async fn collect(
                 .collect();
             let mut answer = opened.client.metrics(&opened.creds, &ids).await;
             if matches!(answer, Err(PlatformError::AuthExpired { .. })) {
-                match access.refresh(cx, &opened.account, &opened.creds).await {
+                answer = match access.refresh(cx, &opened.account, &opened.creds).await {
                     Ok(fresh) => {
                         opened.creds = fresh;
-                        answer = opened.client.metrics(&opened.creds, &ids).await;
+                        opened.client.metrics(&opened.creds, &ids).await
                     }
-                    Err(reason) => answer = Err(PlatformError::Permanent { message: reason }),
-                }
+                    Err(reason) => Err(PlatformError::AuthExpired { message: reason }),
+                };
             }
             match answer {
                 Ok(batch) => {
@@ -134,8 +134,9 @@ pub async fn collect(
                     for p in chunk {
                         out.not_collected.push(missed(p, &reason, None));
                     }
-                    // A refused token will be refused for every batch.
-                    if matches!(e, PlatformError::Permanent { .. }) && ids.len() > 1 {
+                    // Tokens refused even after a refresh are refused for every batch; other
+                    // failures (a 5xx, one bad batch) leave the next batches worth trying.
+                    if matches!(e, PlatformError::AuthExpired { .. }) {
                         stopped = Some((reason, None));
                     }
                 }

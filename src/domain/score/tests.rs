@@ -137,9 +137,10 @@ fn opportunity_score_is_bounded_deterministic_and_monotone() {
                 ..i
             }) >= s
         );
+        let more_followers = i.followers.map_or(UNKNOWN_FOLLOWERS * 2, |f| f * 2 + 1);
         assert!(
             up(OpportunityInput {
-                followers: Some(i.followers.unwrap_or(0) * 2 + 1),
+                followers: Some(more_followers),
                 ..i
             }) >= s
         );
@@ -206,7 +207,8 @@ fn opportunity_score_edges() {
         f.window, 1.0,
         "a post from the future (clock skew) is fresh, not above 1"
     );
-    assert_eq!(influence(None), 0.1);
+    assert_eq!(influence(Some(0)), 0.1);
+    assert_eq!(influence(None), influence(Some(UNKNOWN_FOLLOWERS)));
     assert!((influence(Some(999)) - 0.55).abs() < 1e-9);
     assert_eq!(influence(Some(u64::MAX)), 1.0);
 }
