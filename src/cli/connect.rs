@@ -28,6 +28,9 @@ pub struct ConnectXArgs {
     /// Seconds to wait for the browser to come back.
     #[arg(long, default_value_t = AUTHORIZE_TIMEOUT.as_secs())]
     pub timeout: u64,
+    /// Only print the URL; do not try to open it in a browser.
+    #[arg(long)]
+    pub no_browser: bool,
 }
 
 #[derive(Debug, Args)]
@@ -54,6 +57,9 @@ pub async fn run(settings: &Settings, command: ConnectCommand) -> anyhow::Result
             let auth = connect::start_x(settings, args.port).await?;
             eprintln!("Open this page, sign in to X and authorize psn:");
             println!("{}", auth.authorize_url);
+            if !args.no_browser {
+                open_browser(&auth.authorize_url);
+            }
             eprintln!(
                 "Waiting for X to redirect to {} (register it in your X app if X says the redirect is invalid)…",
                 auth.redirect_uri
@@ -120,6 +126,26 @@ fn report(c: &Connected) {
         "{verb} {} account @{} as {}{expiry}",
         c.account.platform, c.account.handle, c.account.id
     );
+}
+
+/// Tries the desktop's URL opener; the printed URL is there when it is missing or fails.
+fn open_browser(url: &str) {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else if cfg!(windows) {
+        "explorer"
+    } else {
+        "xdg-open"
+    };
+    let spawned = std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if spawned.is_err() {
+        eprintln!("(could not start {opener}: open the URL yourself)");
+    }
 }
 
 /// The app password from `PSN_BLUESKY_APP_PASSWORD`, else one line of standard input (with

@@ -67,7 +67,7 @@ async fn connect_x(dir: &Path, fake: &FakeX) -> (bool, String, String) {
             ("PSN_X_CLIENT_ID", psn::platforms::fake::x::CLIENT_ID),
         ],
     )
-    .args(["connect", "x", "--timeout", "30"])
+    .args(["connect", "x", "--timeout", "30", "--no-browser"])
     .spawn()
     .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -169,7 +169,7 @@ async fn connect_x_end_to_end_stores_sealed_tokens_that_work() {
 async fn connect_x_without_a_client_id_says_what_to_set() {
     let dir = tempfile::tempdir().unwrap();
     let out = psn(dir.path(), &[])
-        .args(["connect", "x"])
+        .args(["connect", "x", "--no-browser"])
         .output()
         .await
         .unwrap();
