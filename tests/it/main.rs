@@ -2,6 +2,7 @@
 
 mod support;
 
+mod analytics_acceptance;
 mod bench_smoke;
 mod cli;
 mod cli_analytics;
