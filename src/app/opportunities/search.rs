@@ -361,3 +361,28 @@ fn new_id() -> String {
         .collect();
     format!("opp_{body}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn x_queries_skip_retweets_and_name_a_single_language() {
+        assert_eq!(
+            query_for(Platform::X, "social media", &["de".into()]),
+            "social media -is:retweet lang:de"
+        );
+        assert_eq!(
+            query_for(Platform::X, "cron", &["en".into(), "de".into()]),
+            "cron -is:retweet"
+        );
+        assert_eq!(query_for(Platform::Bluesky, "cron", &["en".into()]), "cron");
+    }
+
+    #[test]
+    fn new_ids_look_like_psn_ids() {
+        let id = new_id();
+        assert!(id.starts_with("opp_") && id.len() == 16, "{id}");
+        assert_ne!(new_id(), id);
+    }
+}
