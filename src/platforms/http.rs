@@ -330,6 +330,11 @@ impl RefreshCache {
     }
 }
 
+/// Whether a media source is an http(s) URL (else it is a local path).
+pub fn is_url(source: &str) -> bool {
+    source.starts_with("https://") || source.starts_with("http://")
+}
+
 /// The bytes of a media source: a local file, or an http(s) URL fetched with `client`.
 /// Anything larger than `max_bytes` is refused before it is read whole (the platform
 /// would refuse it anyway, and an endless download must not fill the memory).
@@ -344,7 +349,7 @@ pub async fn load_media(
             shorten(source)
         ),
     };
-    if source.starts_with("https://") || source.starts_with("http://") {
+    if is_url(source) {
         let what = format!("downloading media {}", shorten(source));
         let mut resp = client
             .get(source)

@@ -1226,6 +1226,26 @@ async fn media_can_come_from_a_url() {
         );
         assert_eq!(env.creates_with_text("missing picture"), 0);
     }
+
+    // A video by URL goes through X's chunked upload.
+    let x = Env::x().await;
+    let mut req = x.request(&["a clip from the web"]);
+    req.content.parts[0].media = vec![Media {
+        source: format!("{base}/cat.png"),
+        kind: MediaKind::Video,
+        mime: "video/mp4".into(),
+        size_bytes: None,
+        alt: None,
+    }];
+    x.client.publish(&x.creds, &req, &NoWitness).await.unwrap();
+    let Fake::X(f, _) = &x.fake else {
+        unreachable!()
+    };
+    let media = f.media();
+    assert_eq!(
+        (media[0].received_bytes, media[0].state.as_str()),
+        (png.len(), "succeeded")
+    );
 }
 
 #[tokio::test]

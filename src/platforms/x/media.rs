@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use reqwest::multipart::{Form, Part};
 use serde_json::json;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::wire::{MediaEnvelope, ProcessingInfo};
 use super::{CHUNK, MAX_STATUS_POLLS, XClient};
@@ -29,10 +30,39 @@ impl XClient {
             MediaKind::Gif => MAX_GIF_BYTES,
             MediaKind::Video => MAX_VIDEO_BYTES,
         };
-        let bytes = http::load_media(&self.http, &media.source, max).await?;
         let id = match media.kind {
-            MediaKind::Image => self.upload_simple(creds, media, bytes).await?,
-            MediaKind::Gif | MediaKind::Video => self.upload_chunked(creds, media, bytes).await?,
+            MediaKind::Image => {
+                let bytes = http::load_media(&self.http, &media.source, max).await?;
+                self.upload_simple(creds, media, bytes).await?
+            }
+            // A local video is read chunk by chunk, never whole; a URL is downloaded
+            // (capped) first, since X wants the total size up front.
+            MediaKind::Gif | MediaKind::Video if !http::is_url(&media.source) => {
+                let path = media
+                    .source
+                    .strip_prefix("file://")
+                    .unwrap_or(&media.source);
+                let unreadable = |e: std::io::Error| PlatformError::Permanent {
+                    message: format!("cannot read media file {}: {e}", http::shorten(path)),
+                };
+                let size = tokio::fs::metadata(path).await.map_err(unreadable)?.len();
+                if size > max {
+                    return Err(PlatformError::Permanent {
+                        message: format!(
+                            "media {} is {size} bytes; X accepts at most {max}",
+                            http::shorten(path)
+                        ),
+                    });
+                }
+                let mut file = tokio::fs::File::open(path).await.map_err(unreadable)?;
+                self.upload_chunked(creds, media, size, &mut file).await?
+            }
+            MediaKind::Gif | MediaKind::Video => {
+                let bytes = http::load_media(&self.http, &media.source, max).await?;
+                let size = bytes.len() as u64;
+                self.upload_chunked(creds, media, size, &mut bytes.as_slice())
+                    .await?
+            }
         };
         if let Some(alt) = media.alt.as_deref().filter(|a| !a.trim().is_empty()) {
             let body = json!({ "id": id, "metadata": { "alt_text": { "text": alt } } });
@@ -78,11 +108,14 @@ impl XClient {
         Ok(id)
     }
 
+    /// INITIALIZE with the total size, APPEND `CHUNK`-sized segments read from `source`,
+    /// FINALIZE, then wait for processing.
     async fn upload_chunked(
         &self,
         creds: &Credentials,
         media: &Media,
-        bytes: Vec<u8>,
+        total: u64,
+        source: &mut (dyn AsyncRead + Unpin + Send),
     ) -> Result<String, PlatformError> {
         let category = match media.kind {
             MediaKind::Gif => "tweet_gif",
@@ -90,7 +123,7 @@ impl XClient {
         };
         let init = json!({
             "media_type": media.mime,
-            "total_bytes": bytes.len(),
+            "total_bytes": total,
             "media_category": category,
         });
         let what = "starting a chunked upload to X";
@@ -110,9 +143,19 @@ impl XClient {
             .ok_or_else(|| PlatformError::Permanent {
                 message: format!("{what}: the answer held no media id"),
             })?;
-        for (index, chunk) in bytes.chunks(CHUNK).enumerate() {
+        let mut sent: u64 = 0;
+        for index in 0.. {
+            let chunk = read_chunk(source)
+                .await
+                .map_err(|e| PlatformError::Permanent {
+                    message: format!("cannot read {}: {e}", http::shorten(&media.source)),
+                })?;
+            if chunk.is_empty() {
+                break;
+            }
+            sent += chunk.len() as u64;
             let form = Form::new()
-                .part("media", media_part(media, chunk.to_vec())?)
+                .part("media", media_part(media, chunk)?)
                 .text("segment_index", index.to_string());
             self.call(
                 self.http
@@ -123,6 +166,14 @@ impl XClient {
                 "uploading a chunk to X",
             )
             .await?;
+        }
+        if sent != total {
+            return Err(PlatformError::Permanent {
+                message: format!(
+                    "{} changed while it was uploaded ({sent} bytes read, {total} expected)",
+                    http::shorten(&media.source)
+                ),
+            });
         }
         let what = "finishing a chunked upload to X";
         let reply = self
@@ -187,6 +238,21 @@ impl XClient {
             retry_after: None,
         })
     }
+}
+
+/// Reads up to `CHUNK` bytes: fewer only at the end.
+async fn read_chunk(source: &mut (dyn AsyncRead + Unpin + Send)) -> std::io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = source.read(&mut buf[filled..]).await?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    buf.truncate(filled);
+    Ok(buf)
 }
 
 fn media_part(media: &Media, bytes: Vec<u8>) -> Result<Part, PlatformError> {
