@@ -922,6 +922,18 @@ async fn bluesky_sessions_come_from_app_passwords() {
         "expiry read from the JWT"
     );
     assert_eq!(f.sessions_created(), 1);
+    // Logging in through another address of the server (an entryway): the session
+    // names the PDS from the account's DID document, and later calls go there.
+    let entryway = f.base_url().replace("127.0.0.1", "localhost");
+    let via = client
+        .create_session(
+            Some(&entryway),
+            &account.did,
+            &Secret::new(account.app_password.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(via.server_url.as_deref(), Some(f.base_url()));
     let err = client
         .create_session(None, &account.handle, &Secret::new("wrong-pass-word-1234"))
         .await

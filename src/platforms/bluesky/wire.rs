@@ -27,10 +27,15 @@ pub(super) struct WireSession {
     #[serde(default)]
     pub(super) handle: String,
     pub(super) did: String,
+    /// The account's DID document: names the PDS that holds the repository, which may
+    /// differ from the server that answered (an entryway such as bsky.social).
+    #[serde(default)]
+    pub(super) did_doc: Option<Value>,
 }
 
 impl WireSession {
     pub(super) fn into_credentials(self, pds: Option<String>) -> Credentials {
+        let pds = self.pds_endpoint().or(pds);
         Credentials {
             expires_at: jwt_expiry(&self.access_jwt),
             access_token: Secret::new(self.access_jwt),
@@ -39,6 +44,26 @@ impl WireSession {
             handle: self.handle,
             server_url: pds,
         }
+    }
+}
+
+impl WireSession {
+    /// The `#atproto_pds` service endpoint of the DID document, if it names one.
+    fn pds_endpoint(&self) -> Option<String> {
+        self.did_doc
+            .as_ref()?
+            .get("service")?
+            .as_array()?
+            .iter()
+            .find(|s| {
+                s.get("id")
+                    .and_then(Value::as_str)
+                    .is_some_and(|id| id.ends_with("#atproto_pds"))
+            })?
+            .get("serviceEndpoint")?
+            .as_str()
+            .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+            .map(|u| u.trim_end_matches('/').to_owned())
     }
 }
 

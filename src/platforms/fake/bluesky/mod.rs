@@ -109,6 +109,8 @@ struct PdsState {
     blobs: Vec<FakeBlob>,
     faults: Faults,
     sessions: Vec<DateTime<Utc>>,
+    /// The PDS endpoint sessions advertise in their DID document.
+    pds_endpoint: String,
     sessions_created: u64,
     create_requests: u64,
     calls: u64,
@@ -142,6 +144,20 @@ impl PdsState {
         (access, refresh)
     }
 
+    /// The DID document a session answer carries: it names this PDS.
+    fn did_doc(&self, did: &str, handle: &str) -> Value {
+        json!({
+            "@context": ["https://www.w3.org/ns/did/v1"],
+            "id": did,
+            "alsoKnownAs": [format!("at://{handle}")],
+            "service": [{
+                "id": "#atproto_pds",
+                "type": "AtprotoPersonalDataServer",
+                "serviceEndpoint": self.pds_endpoint,
+            }],
+        })
+    }
+
     fn account(&self, did: &str) -> Option<&FakeAccount> {
         self.accounts.iter().find(|a| a.did == did)
     }
@@ -173,6 +189,7 @@ impl FakeBluesky {
         let running = Running::start(addr, app)
             .await
             .map_err(|source| FakeError::Bind { addr, source })?;
+        lock(&state).pds_endpoint = running.base_url.clone();
         Ok(FakeBluesky { running, state })
     }
 

@@ -54,7 +54,10 @@ pub(super) async fn create_session(state: &Shared, req: Request) -> Response {
     let mut r = json_response(
         StatusCode::OK,
         HeaderMap::new(),
-        json!({ "accessJwt": access, "refreshJwt": refresh, "handle": account.handle, "did": account.did, "active": true }),
+        json!({
+            "accessJwt": access, "refreshJwt": refresh, "handle": account.handle, "did": account.did,
+            "didDoc": s.did_doc(&account.did, &account.handle), "active": true,
+        }),
     );
     r.headers_mut().extend(rate_headers(
         SESSIONS_PER_WINDOW as u64,
@@ -90,7 +93,10 @@ pub(super) fn refresh_session(state: &Shared, headers: &HeaderMap) -> Response {
     json_response(
         StatusCode::OK,
         HeaderMap::new(),
-        json!({ "accessJwt": access, "refreshJwt": refresh, "handle": handle, "did": did, "active": true }),
+        json!({
+            "accessJwt": access, "refreshJwt": refresh, "handle": handle, "did": did,
+            "didDoc": s.did_doc(&did, &handle), "active": true,
+        }),
     )
 }
 
