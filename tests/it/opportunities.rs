@@ -263,7 +263,6 @@ async fn a_rate_limited_platform_is_reported_and_the_other_searched(t: &TestStor
     assert!(err.to_string().contains("gardening"), "{err}");
 }
 
-
 /// The analytics jobs as the scheduler registers and runs them.
 async fn periodic_jobs_collect_metrics_and_score_opportunities(t: &TestStore) {
     use psn::scheduler::cron::JobContext;

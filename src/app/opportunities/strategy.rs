@@ -159,7 +159,10 @@ mod tests {
         let text = include_str!("../../../config/strategy.example.toml");
         let s = Strategy::parse(text, Path::new("strategy.example.toml")).unwrap();
         assert_eq!(s.pillars.len(), 2);
-        assert_eq!(s.pillars[0].phrases, vec!["social media", "content calendar"]);
+        assert_eq!(
+            s.pillars[0].phrases,
+            vec!["social media", "content calendar"]
+        );
     }
 
     #[test]
