@@ -262,6 +262,24 @@ pub static KEYS: &[Key] = &[
         },
     },
     Key {
+        name: "jobs.token_refresh.cron",
+        env: "PSN_JOBS_TOKEN_REFRESH_CRON",
+        help: "when to refresh access tokens that expire soon (cron; `off` disables)",
+        apply: |s, v| {
+            s.jobs.token_refresh_cron = cron(v)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "jobs.token_refresh.window_mins",
+        env: "PSN_JOBS_TOKEN_REFRESH_WINDOW_MINS",
+        help: "refresh tokens that expire within this many minutes (5-1440)",
+        apply: |s, v| {
+            s.jobs.token_refresh_window = Duration::from_secs(u64::from(number(v, 5, 1440)?) * 60);
+            Ok(())
+        },
+    },
+    Key {
         name: "jobs.metrics.window_days",
         env: "PSN_JOBS_METRICS_WINDOW_DAYS",
         help: "collect metrics for posts published within this many days (1-365)",

@@ -100,6 +100,9 @@ pub struct JobSettings {
     pub metrics_window_days: u32,
     /// A post whose newest snapshot is younger than this is not collected again.
     pub metrics_max_age: Duration,
+    /// Cron for refreshing tokens that expire within `token_refresh_window`; `None` = off.
+    pub token_refresh_cron: Option<String>,
+    pub token_refresh_window: Duration,
     /// Cron for the engagement monitor (score_opportunities); `None` = off.
     pub engagement_cron: Option<String>,
     /// Local hours `[start, end)` in `timezone` during which the monitor runs.
@@ -195,6 +198,8 @@ impl Settings {
                 metrics_cron: Some("0 6 * * *".into()),
                 metrics_window_days: 30,
                 metrics_max_age: Duration::from_secs(12 * 3600),
+                token_refresh_cron: Some("*/10 * * * *".into()),
+                token_refresh_window: Duration::from_secs(30 * 60),
                 engagement_cron: Some("*/30 * * * *".into()),
                 active_hours: (8, 20),
                 strategy_file: None,

@@ -21,27 +21,74 @@ pub fn platforms(settings: &Settings) -> Registry {
         .with(Arc::new(BlueskyClient::from_settings(&settings.platforms)))
 }
 
-/// The periodic jobs this build runs: the analytics jobs (`app::jobs`), each on its cron
-/// from settings; a job whose cron is `off` or invalid is left out (with a warning).
-pub fn jobs(settings: &Settings) -> cron::Registry {
+/// The periodic jobs this build runs, each on its cron from settings (a cron of `off`
+/// leaves the job out; an invalid one is left out with a warning): token refresh ahead
+/// of expiry, and the analytics jobs (`app::jobs`). They share the scheduler's adapters,
+/// so a refresh here and a refresh on the publish path are one single-flight refresh.
+pub fn jobs(
+    settings: &Settings,
+    platforms: &Registry,
+    vault: Option<Arc<Vault>>,
+) -> cron::Registry {
     use crate::app::access::Access;
     use crate::app::jobs::{self, AnalyticsJob};
     let mut registry = cron::Registry::default();
+    let mut add = |name: &str, expr: Option<&str>, body: cron::JobBody| {
+        let Some(expr) = expr else { return };
+        match cron::Job::new(name, expr, settings.timezone, body) {
+            Ok(j) => registry = std::mem::take(&mut registry).with(j),
+            Err(e) => warn!("{e}; the {name} job is off"),
+        }
+    };
+
+    if let Some(vault) = vault {
+        let platforms = platforms.clone();
+        let window = chrono::Duration::from_std(settings.jobs.token_refresh_window)
+            .unwrap_or(chrono::Duration::minutes(30));
+        let body: cron::JobBody = Arc::new(move |cx: cron::JobContext| {
+            let (platforms, vault) = (platforms.clone(), vault.clone());
+            Box::pin(async move {
+                use crate::app::tokens::{Refreshed, refresh_expiring};
+                let results = refresh_expiring(cx.store.as_ref(), &vault, &platforms, window)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                info!(
+                    accounts = results.len(),
+                    "token refresh checked accounts near expiry"
+                );
+                // Accounts that could not be renewed make the run fail, so `cron_runs` says why.
+                let problems: Vec<String> = results
+                    .iter()
+                    .filter_map(|r| match &r.result {
+                        Refreshed::Later { reason } | Refreshed::NeedsReauth { reason } => {
+                            Some(format!("{} @{}: {reason}", r.platform, r.handle))
+                        }
+                        Refreshed::Renewed { .. } | Refreshed::AlreadyRenewed => None,
+                    })
+                    .collect();
+                if problems.is_empty() {
+                    Ok(())
+                } else {
+                    Err(problems.join("; "))
+                }
+            })
+        });
+        add(
+            "token_refresh",
+            settings.jobs.token_refresh_cron.as_deref(),
+            body,
+        );
+    }
+
     let shared = Arc::new(settings.clone());
-    let access = Arc::new(Access::with_vault_from(platforms(settings), settings));
+    let access = Arc::new(Access::with_vault_from(platforms.clone(), settings));
     for job in [AnalyticsJob::Metrics, AnalyticsJob::Engagement] {
-        let Some(expr) = job.cron(settings) else {
-            continue;
-        };
         let (shared, access) = (shared.clone(), access.clone());
         let body: cron::JobBody = Arc::new(move |cx: cron::JobContext| {
             let (shared, access) = (shared.clone(), access.clone());
             Box::pin(async move { jobs::run(job, &shared, cx.store.as_ref(), &access).await })
         });
-        match cron::Job::new(job.name(), expr, settings.timezone, body) {
-            Ok(j) => registry = registry.with(j),
-            Err(e) => warn!("{e}; the {} job is off", job.name()),
-        }
+        add(job.name(), job.cron(settings), body);
     }
     registry
 }
@@ -55,10 +102,12 @@ pub fn build(settings: &Settings, store: DynStore) -> Scheduler {
             None
         }
     };
+    let platforms = platforms(settings);
+    let jobs = jobs(settings, &platforms, vault.clone());
     let ctx = Context {
         accounts: Arc::new(VaultAccounts::new(store.clone(), vault)),
         store,
-        platforms: platforms(settings),
+        platforms,
         settings: settings.scheduler.clone(),
         instance: settings
             .scheduler
@@ -66,7 +115,7 @@ pub fn build(settings: &Settings, store: DynStore) -> Scheduler {
             .clone()
             .unwrap_or_else(default_instance),
     };
-    Scheduler::new(ctx, jobs(settings))
+    Scheduler::new(ctx, jobs)
 }
 
 /// Runs the scheduler inside `psn serve`; stop it with the returned [`Shutdown`].

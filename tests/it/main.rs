@@ -16,6 +16,7 @@ mod metrics;
 mod opportunities;
 mod platforms;
 mod scheduler;
+mod scheduler_jobs;
 mod scheduler_many;
 mod store_analytics;
 mod store_conformance;

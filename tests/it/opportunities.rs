@@ -284,7 +284,22 @@ async fn periodic_jobs_collect_metrics_and_score_opportunities(t: &TestStore) {
     settings.vault.key = Some(e.key.clone());
     settings.jobs.strategy_file = Some(strategy);
     settings.jobs.active_hours = (0, 24);
-    let registry = psn::scheduler::runtime::jobs(&settings);
+    let jobs = |settings: &psn::config::Settings| {
+        // Without a vault the token refresh job has nothing to open, so it is left out.
+        psn::scheduler::runtime::jobs(
+            settings,
+            &psn::scheduler::runtime::platforms(settings),
+            None,
+        )
+    };
+    let with_vault = psn::scheduler::runtime::jobs(
+        &settings,
+        &psn::scheduler::runtime::platforms(&settings),
+        Some(std::sync::Arc::new(psn::vault::Vault::generate().0)),
+    );
+    let names: Vec<&str> = with_vault.jobs.iter().map(|j| j.name.as_str()).collect();
+    assert_eq!(names, ["token_refresh", "metrics", "engagement"]);
+    let registry = jobs(&settings);
     let names: Vec<&str> = registry.jobs.iter().map(|j| j.name.as_str()).collect();
     assert_eq!(names, ["metrics", "engagement"]);
     for job in &registry.jobs {
@@ -316,11 +331,8 @@ async fn periodic_jobs_collect_metrics_and_score_opportunities(t: &TestStore) {
     settings.jobs.active_hours = (3, 4);
     settings.timezone = chrono_tz::UTC;
     settings.jobs.metrics_cron = None;
-    let registry = psn::scheduler::runtime::jobs(&settings);
+    let registry = jobs(&settings);
     assert_eq!(registry.jobs.len(), 1);
     settings.jobs.engagement_cron = Some("not a cron".into());
-    assert!(
-        psn::scheduler::runtime::jobs(&settings).jobs.is_empty(),
-        "a bad cron is left out"
-    );
+    assert!(jobs(&settings).jobs.is_empty(), "a bad cron is left out");
 }
