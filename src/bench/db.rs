@@ -201,6 +201,24 @@ impl BenchDb {
         Some(row)
     }
 
+    /// Postgres: ends every session on this database. A store whose scheduler ran in this
+    /// process keeps its pool alive (its LISTEN task holds it), so its idle connections
+    /// would otherwise stay open until the process exits; the listener reconnects alone.
+    pub async fn release_connections(&self) {
+        if self.pg.is_none() {
+            return;
+        }
+        if let Ok(mut conn) = admin(&self.url).await {
+            let _ = sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+            .execute(&mut conn)
+            .await;
+            let _ = conn.close().await;
+        }
+    }
+
     /// Deletes the SQLite directory now; leaves a Postgres database for
     /// [`Postgres::drop_leftovers`], because a store in this process may still listen on it.
     pub fn keep(self) {

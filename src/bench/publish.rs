@@ -34,23 +34,19 @@ struct Running {
 }
 
 impl Running {
-    /// Starts `instances` schedulers publishing to `fake` with default scheduler settings.
-    /// `shared` is used by the first instance on SQLite; every other instance opens its own store.
+    /// Starts one scheduler per store in `stores`, publishing to `fake` with default
+    /// scheduler settings.
     async fn start(
         bdb: &BenchDb,
-        shared: &DynStore,
+        stores: &[DynStore],
         fake: &FakeX,
         vault: &Arc<Vault>,
-        instances: usize,
         label: &str,
     ) -> anyhow::Result<Running> {
         let (stop, rx) = Shutdown::new();
         let mut handles = Vec::new();
-        for i in 0..instances {
-            let store = match bdb.db {
-                Database::Sqlite if i == 0 => shared.clone(),
-                _ => store::open(&bdb.settings).await?,
-            };
+        for (i, store) in stores.iter().enumerate() {
+            let store = store.clone();
             let platforms = PlatformSettings {
                 x_base_url: Some(fake.base_url().to_owned()),
                 ..bdb.settings.platforms.clone()
@@ -85,6 +81,25 @@ impl Running {
         }
         Ok(claimed)
     }
+}
+
+/// The stores for `instances` schedulers, opened once per metric and reused by every run
+/// (a store's LISTEN task keeps its pool alive, so opening one per run would pile up
+/// connections). On SQLite the only instance shares the harness's store, as the
+/// scheduler inside `psn serve` shares the MCP server's; on Postgres each has its own.
+async fn scheduler_stores(
+    bdb: &BenchDb,
+    shared: &DynStore,
+    instances: usize,
+) -> anyhow::Result<Vec<DynStore>> {
+    let mut stores = Vec::new();
+    for _ in 0..instances {
+        stores.push(match bdb.db {
+            Database::Sqlite => shared.clone(),
+            Database::Postgres => store::open(&bdb.settings).await?,
+        });
+    }
+    Ok(stores)
 }
 
 /// Waits until the fake holds `n` posts (or the deadline passes); returns when each text
@@ -167,7 +182,8 @@ async fn latency_runs(
     let (vault, _key) = Vault::generate();
     let vault = Arc::new(vault);
     let account = seed::connect_fake_x(&store, &fake, &vault).await?;
-    let running = Running::start(&bdb, &store, &fake, &vault, 1, "latency").await?;
+    let stores = scheduler_stores(&bdb, &store, 1).await?;
+    let running = Running::start(&bdb, &stores, &fake, &vault, "latency").await?;
     let result = async {
         // Warm-up: connections, prepared statements, the HTTP connection.
         schedule_batch(&store, &account.id, "warm-up", 5, Duration::from_millis(15)).await?;
@@ -201,7 +217,8 @@ async fn latency_runs(
     }
     .await;
     running.stop().await?;
-    drop(store);
+    drop((store, stores));
+    bdb.release_connections().await;
     bdb.keep();
     result
 }
@@ -277,13 +294,14 @@ pub async fn throughput(opts: &Options, pg: &Postgres) -> anyhow::Result<Vec<Row
         let store = store::open(&bdb.settings).await?;
         let mut rates = Vec::new();
         let (mut ours, mut busy) = (Vec::new(), Vec::new());
+        let stores = scheduler_stores(&bdb, &store, instances).await?;
         let activity_before = bdb.pg_activity().await;
         for run in 0..opts.runs {
             let (rate, cpu_ours, cpu_busy) = throughput_run(
                 &bdb,
                 &store,
+                &stores,
                 n,
-                instances,
                 run,
                 opts.window(Duration::from_secs(300), Duration::from_secs(30)),
             )
@@ -306,7 +324,8 @@ pub async fn throughput(opts: &Options, pg: &Postgres) -> anyhow::Result<Vec<Row
             _ => String::new(),
         };
         let batch = bdb.settings.scheduler.batch_size;
-        drop(store);
+        drop((store, stores));
+        bdb.release_connections().await;
         bdb.keep();
         rows.push(
             Row::new(m, what, "/s", Target::AtLeast(1500.0), rates, opts.smoke)
@@ -325,8 +344,8 @@ pub async fn throughput(opts: &Options, pg: &Postgres) -> anyhow::Result<Vec<Row
 async fn throughput_run(
     bdb: &BenchDb,
     store: &DynStore,
+    stores: &[DynStore],
     n: usize,
-    instances: usize,
     run: usize,
     limit: Duration,
 ) -> anyhow::Result<(f64, f64, f64)> {
@@ -334,7 +353,7 @@ async fn throughput_run(
     let (vault, _key) = Vault::generate();
     let vault = Arc::new(vault);
     let account = seed::connect_fake_x(store, &fake, &vault).await?;
-    let running = Running::start(bdb, store, &fake, &vault, instances, &format!("tp{run}")).await?;
+    let running = Running::start(bdb, stores, &fake, &vault, &format!("tp{run}")).await?;
     let at = now();
     let posts: Vec<_> = (0..n)
         .map(|i| {
