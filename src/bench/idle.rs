@@ -1,12 +1,12 @@
 //! Idle cost: resident memory and wake-ups of a `psn serve` that finished its handshake
 //! and of a `psn scheduler` with nothing due, all measured over the same windows.
 //!
-//! A wake-up is counted as a voluntary context switch of any of the process's threads
-//! (`/proc/PID/task/*/status`): a thread that was woken runs, then goes back to sleep,
-//! which the kernel counts as one voluntary switch. This counts every thread (tokio
-//! workers, blocking-pool threads, SQLite's connection threads), so one scheduler loop
-//! turn that runs a few queries shows as several wake-ups; it is the honest figure for
-//! "does this process cost the machine anything when it has nothing to do".
+//! The counters are voluntary context switches of every thread (`/proc/PID/task/*/status`):
+//! a thread that was woken runs, then sleeps again, which the kernel counts as one
+//! voluntary switch. They are read every 250 ms; a **wake-up** is a sample in which any
+//! thread switched after a quiet sample, so one scheduler loop turn whose queries hop
+//! between tokio and SQLite's or Postgres's threads (dozens of switches within a few
+//! milliseconds) counts once. The raw switch count is reported beside it.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -18,6 +18,9 @@ use super::mcp::serve_command;
 use super::procfs::{self, Sample};
 use super::stdio::StdioClient;
 use super::{Metric, Options, Row, Target};
+
+/// How often the idle processes' counters are read.
+const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
 /// A process under observation.
 enum Watched {
@@ -107,18 +110,38 @@ pub async fn idle(opts: &Options, pg: &Postgres) -> anyhow::Result<Vec<Row>> {
     let window = opts.window(Duration::from_secs(60), Duration::from_secs(2));
     let mut rss: Vec<Vec<f64>> = vec![Vec::new(); watched.len()];
     let mut wakes: Vec<Vec<f64>> = vec![Vec::new(); watched.len()];
+    let mut switches: Vec<Vec<f64>> = vec![Vec::new(); watched.len()];
+    let per_min = 60.0 / window.as_secs_f64();
     for _ in 0..opts.runs {
-        let before: Vec<Option<Sample>> = watched
+        let start: Vec<Option<Sample>> = watched
             .iter()
             .map(|(_, w)| procfs::sample(w.pid()))
             .collect();
-        tokio::time::sleep(window).await;
-        for (i, (what, w)) in watched.iter().enumerate() {
-            let (Some(b), Some(a)) = (before[i], procfs::sample(w.pid())) else {
-                anyhow::bail!("{what} exited while idle");
+        let mut last = start.clone();
+        let mut busy = vec![false; watched.len()];
+        let mut events = vec![0u64; watched.len()];
+        let until = tokio::time::Instant::now() + window;
+        while tokio::time::Instant::now() < until {
+            tokio::time::sleep(SAMPLE_EVERY).await;
+            for (i, (what, w)) in watched.iter().enumerate() {
+                let Some(now) = procfs::sample(w.pid()) else {
+                    anyhow::bail!("{what} exited while idle");
+                };
+                let woke = last[i].is_some_and(|l| now.voluntary > l.voluntary);
+                if woke && !busy[i] {
+                    events[i] += 1;
+                }
+                busy[i] = woke;
+                last[i] = Some(now);
+            }
+        }
+        for i in 0..watched.len() {
+            let (Some(b), Some(a)) = (start[i], last[i]) else {
+                continue;
             };
             rss[i].push(a.rss_kib as f64 * 1024.0 / 1e6);
-            wakes[i].push((a.voluntary - b.voluntary) as f64 / (window.as_secs_f64() / 60.0));
+            wakes[i].push(events[i] as f64 * per_min);
+            switches[i].push((a.voluntary - b.voluntary) as f64 * per_min);
         }
     }
     for (i, (what, _)) in watched.iter().enumerate() {
@@ -131,18 +154,15 @@ pub async fn idle(opts: &Options, pg: &Postgres) -> anyhow::Result<Vec<Row>> {
             opts.smoke,
         ));
         rows.push(
-            Row::new(
-                m,
-                format!("wake-ups/min, {what}"),
-                "/min",
-                Target::AtMost(2.0),
-                wakes[i].clone(),
-                opts.smoke,
-            )
-            .with_note(format!(
-                "voluntary context switches of all threads over {}s windows",
+            Row::new(m, format!("wake-ups/min, {what}"), "/min", Target::AtMost(2.0), wakes[i].clone(), opts.smoke).with_note(format!(
+                "a wake-up is a {}ms sample in which any thread switched voluntarily after a quiet one, over {}s windows",
+                SAMPLE_EVERY.as_millis(),
                 window.as_secs()
             )),
+        );
+        rows.push(
+            Row::new(m, format!("thread switches/min, {what}"), "/min", Target::None, switches[i].clone(), opts.smoke)
+                .with_note("voluntary context switches summed over all threads: one loop turn's queries hop between tokio and database threads"),
         );
     }
     drop(watched);
