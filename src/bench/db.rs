@@ -119,14 +119,14 @@ impl BenchDb {
         let dir = opts
             .work_dir
             .join(format!("{}-{tag}", db.name().to_lowercase()));
+        if let (Database::Postgres, Some(why)) = (db, pg.unavailable()) {
+            anyhow::bail!("{why}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
         let (url, pg_db) = match db {
             Database::Sqlite => (format!("sqlite://{}", dir.join("psn.db").display()), None),
             Database::Postgres => {
-                if let Some(why) = pg.unavailable() {
-                    anyhow::bail!("{why}");
-                }
                 let name = format!("psn_bench_{tag}");
                 let mut conn = admin(&pg.admin_url).await?;
                 drop_database(&mut conn, &name).await?;
