@@ -133,6 +133,9 @@ impl Scheduler {
     ) -> anyhow::Result<Summary> {
         let ctx = &self.ctx;
         let slots = ctx.settings.batch_size as usize;
+        // Refill in batches: one claim commit serves many posts, instead of one per post.
+        let refill_at = (slots / 2).max(1);
+        let mut last_housekeeping: Option<std::time::Instant> = None;
         let wake = ctx.store.wake_signal();
         let started = now();
         let mut tasks: JoinSet<()> = JoinSet::new();
@@ -149,19 +152,27 @@ impl Scheduler {
                 self.beat(started, at).await;
                 last_beat = Some(at);
             }
-            match ctx.store.sweep_expired(&ctx.instance, at).await {
-                Ok(swept) => {
-                    for s in &swept {
-                        warn!(post = %s.post_id, to = %s.to, "took back an expired lease");
+            // Sweeping and reconcile claims are write transactions: while publishing is
+            // busy they run every few seconds, not on every turn (leases last a minute).
+            let housekeeping = once
+                || tasks.is_empty()
+                || last_housekeeping.is_none_or(|t| t.elapsed() >= Duration::from_secs(2));
+            if housekeeping {
+                last_housekeeping = Some(std::time::Instant::now());
+                match ctx.store.sweep_expired(&ctx.instance, at).await {
+                    Ok(swept) => {
+                        for s in &swept {
+                            warn!(post = %s.post_id, to = %s.to, "took back an expired lease");
+                        }
+                        summary.swept += swept.len();
                     }
-                    summary.swept += swept.len();
+                    Err(e) => warn!(error = %e, "lease sweep failed"),
                 }
-                Err(e) => warn!(error = %e, "lease sweep failed"),
             }
             let mut free = slots.saturating_sub(tasks.len());
             let mut claimed_now = 0;
             let mut trouble = false;
-            if free > 0 {
+            if housekeeping && free > 0 {
                 match ctx
                     .store
                     .claim_reconcile(
@@ -187,7 +198,7 @@ impl Scheduler {
                     }
                 }
             }
-            if free > 0 {
+            if free > 0 && (free >= refill_at || tasks.is_empty()) {
                 match ctx
                     .store
                     .claim_due(
@@ -223,11 +234,12 @@ impl Scheduler {
                 }
                 continue;
             }
-            if claimed_now > 0 && tasks.len() < slots {
+            let free_now = slots.saturating_sub(tasks.len());
+            if claimed_now > 0 && free_now >= refill_at {
                 continue; // there may be more due right now
             }
-            let sleep_for = if tasks.len() >= slots {
-                // Every slot is busy: the next thing to do comes when a publish finishes.
+            let sleep_for = if free_now < refill_at && !tasks.is_empty() {
+                // Too few free slots to be worth a claim: wait for publishes to finish.
                 ctx.settings.fallback_poll
             } else if trouble {
                 // The database is failing: do not hammer it.
