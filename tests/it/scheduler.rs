@@ -154,6 +154,18 @@ async fn first_publish_call(adapter: &Scripted) {
     .expect("the scheduler never called the platform");
 }
 
+/// The statuses of a post's publish attempts, oldest first.
+async fn attempt_statuses(t: &TestStore, post: &Post) -> Vec<String> {
+    let attempts = t.store.list_attempts(&post.id).await.unwrap();
+    attempts.into_iter().map(|a| a.status).collect()
+}
+
+/// The actions in a post's audit history, oldest first.
+async fn audit_actions(t: &TestStore, post: &Post) -> Vec<String> {
+    let history = t.store.list_audit(post.id.as_str(), 20).await.unwrap();
+    history.into_iter().map(|e| e.action).collect()
+}
+
 async fn get(t: &TestStore, post: &Post) -> Post {
     t.store.get_post(&post.id).await.unwrap()
 }
@@ -182,14 +194,7 @@ async fn publishes_a_due_post_once_and_records_its_history(t: &TestStore) {
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0].status, "succeeded");
     assert!(attempts[0].request_sent_at.is_some() && attempts[0].finished_at.is_some());
-    let actions: Vec<String> = t
-        .store
-        .list_audit(post.id.as_str(), 20)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
+    let actions = audit_actions(t, &post).await;
     assert_eq!(
         actions,
         ["create", "schedule", "claim", "publish_succeeded"]
@@ -237,14 +242,7 @@ async fn retryable_failure_backs_off_then_publishes(t: &TestStore) {
         done.publish_key, key,
         "the publish key is kept across attempts"
     );
-    let statuses: Vec<String> = t
-        .store
-        .list_attempts(&post.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|a| a.status)
-        .collect();
+    let statuses = attempt_statuses(t, &post).await;
     assert_eq!(statuses, ["retryable", "succeeded"]);
 }
 
@@ -399,14 +397,7 @@ async fn unknown_outcome_is_reconciled_not_found_then_published(t: &TestStore) {
         "published again only after the platform said it had nothing"
     );
     assert_eq!(adapter.published()[post.id.as_str()], 1);
-    let actions: Vec<String> = t
-        .store
-        .list_audit(post.id.as_str(), 20)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
+    let actions = audit_actions(t, &post).await;
     assert!(
         actions.contains(&"outcome_unknown".to_string())
             && actions.contains(&"reconcile_not_found".to_string()),
@@ -503,14 +494,7 @@ async fn a_lost_lease_cannot_finish_or_witness(t: &TestStore) {
     };
     let finished = t.store.finish(&second, &ok, now()).await.unwrap().unwrap();
     assert_eq!(finished.platform_post_id.as_deref(), Some("from-b"));
-    let statuses: Vec<String> = t
-        .store
-        .list_attempts(&post.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|a| a.status)
-        .collect();
+    let statuses = attempt_statuses(t, &post).await;
     assert_eq!(statuses, ["lease_lost", "succeeded"]);
 }
 
