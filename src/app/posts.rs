@@ -29,8 +29,8 @@ pub use create::{
     CreatePostInput, CreatedPost, CreatedPosts, MediaInput, PartInput, TargetInput, create_post,
 };
 pub use query::{
-    AttemptView, AuditView, GetPostInput, ListPendingInput, PendingPage, PostDetail, get_post,
-    list_pending,
+    AttemptView, AuditView, GetPostInput, ListPendingInput, PendingPage, PostDetail, TOTAL_CAP,
+    get_post, list_pending,
 };
 pub use schedule::{SchedulePostInput, ScheduledPost, ScheduledPosts, schedule_post};
 

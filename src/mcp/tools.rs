@@ -230,7 +230,8 @@ publishing, failed and needs-reconcile posts (any statuses may be asked for, e.g
 published). Filters: statuses, platform, account, a from/to time range (RFC 3339). Pages of \
 `limit` posts (default 50, at most 200); pass `next_cursor` back as `cursor` for the next page. \
 Returns each post's id, group, platform, status, time, first words and last error, plus the \
-total count.",
+total count: exact up to 10,000 (`total_exact: true`), else reported as 10,000+ (`total_exact: \
+false`); narrow the filters for an exact count of a larger queue.",
         annotations(
             title = "List pending posts",
             read_only_hint = true,

@@ -92,6 +92,14 @@ pub struct PostFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
+/// A count that stopped early: exact up to its cap, else only known to be above it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    Exact(u64),
+    /// More than this many (the cap) match.
+    MoreThan(u64),
+}
+
 /// Which ideas to list. `None` means every status.
 #[derive(Debug, Clone, Default)]
 pub struct IdeaFilter {
@@ -128,6 +136,9 @@ pub trait Store: SchedulerStore + AnalyticsStore + Send + Sync + 'static {
     /// Posts in time order (run time, else creation time), then by id.
     async fn list_posts(&self, filter: &PostFilter, page: &PageRequest) -> StoreResult<Page<Post>>;
     async fn count_posts(&self, filter: &PostFilter) -> StoreResult<u64>;
+    /// Counts the posts `filter` matches but stops after `cap + 1` of them, so the cost is
+    /// bounded however many match: `Exact(n)` with `n <= cap`, else `MoreThan(cap)`.
+    async fn count_posts_capped(&self, filter: &PostFilter, cap: u64) -> StoreResult<Counted>;
 
     /// Inserts an account, or updates the one with the same platform and handle.
     async fn upsert_account(&self, account: &Account) -> StoreResult<Account>;

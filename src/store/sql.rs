@@ -17,7 +17,9 @@ use super::page::{Cursor, Page, PageRequest};
 use super::rows::{
     ACCOUNT_COLUMNS, AccountRow, AuditRow, IDEA_COLUMNS, IdeaRow, POST_COLUMNS, PostRow,
 };
-use super::{Backend, IdeaFilter, MigrationStatus, PostFilter, Store, StoreError, StoreResult};
+use super::{
+    Backend, Counted, IdeaFilter, MigrationStatus, PostFilter, Store, StoreError, StoreResult,
+};
 use crate::domain::{
     Account, AccountId, AuditEntry, Idea, Platform, Post, PostContent, PostEvent, PostId,
     PostStatus, now, transition,
@@ -379,6 +381,28 @@ where
             .await
             .map_err(db_err::<DB>)?;
         Ok(n.max(0) as u64)
+    }
+
+    async fn count_posts_capped(&self, filter: &PostFilter, cap: u64) -> StoreResult<Counted> {
+        // The inner LIMIT stops the scan after cap + 1 rows; the outer count is then cheap.
+        // The limit is a literal (a number, not input), so Postgres plans for it rather than
+        // for an unknown parameter once it switches to a generic plan.
+        let mut qb =
+            QueryBuilder::<DB>::new("SELECT count(*) FROM (SELECT 1 FROM posts WHERE TRUE");
+        push_post_filter(&mut qb, filter);
+        let limit = cap.saturating_add(1).min(i64::MAX as u64);
+        qb.push(format!(" LIMIT {limit}) AS capped"));
+        let n: i64 = qb
+            .build_query_scalar()
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err::<DB>)?;
+        let n = n.max(0) as u64;
+        Ok(if n > cap {
+            Counted::MoreThan(cap)
+        } else {
+            Counted::Exact(n)
+        })
     }
 
     async fn upsert_account(&self, a: &Account) -> StoreResult<Account> {

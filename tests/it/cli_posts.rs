@@ -5,7 +5,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn psn(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+/// Runs the real binary in `dir` (its home and data directory) with a clean environment.
+pub(crate) fn psn(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_psn"));
     cmd.args(args)
         .env_clear()

@@ -14,6 +14,7 @@ mod mcp_analytics;
 mod mcp_tools;
 mod metrics;
 mod opportunities;
+mod pending_total;
 mod platforms;
 mod scheduler;
 mod scheduler_jobs;

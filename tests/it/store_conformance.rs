@@ -5,7 +5,7 @@ use psn::domain::{
     Account, AccountId, AccountStatus, GroupId, Idea, IdeaId, IdeaStatus, NewPost, Platform, Post,
     PostContent, PostEvent, PostPart, PostStatus, Sealed, now,
 };
-use psn::store::{IdeaFilter, PageRequest, PostFilter, StoreError};
+use psn::store::{Counted, IdeaFilter, PageRequest, PostFilter, StoreError};
 
 use crate::both_stores;
 use crate::support::db::TestStore;
@@ -16,6 +16,7 @@ both_stores!(
     updates_check_version_and_status_machine,
     failed_updates_leave_the_row_as_it_was,
     listing_filters_and_pages_without_gaps,
+    capped_counts_are_exact_up_to_the_cap,
     accounts_upsert_by_platform_and_handle,
     ideas_list_newest_first_with_filters,
     migrations_are_idempotent_and_refuse_a_newer_schema,
@@ -265,6 +266,49 @@ async fn listing_filters_and_pages_without_gaps(t: &TestStore) {
             .items,
         vec![drafts[0].clone()]
     );
+}
+
+async fn capped_counts_are_exact_up_to_the_cap(t: &TestStore) {
+    let s = &t.store;
+    let base = now() + Duration::days(1);
+    let queued: Vec<Post> = (0..5)
+        .map(|i| scheduled(draft(Platform::X, &format!("q {i}")), base))
+        .collect();
+    let drafts: Vec<Post> = (0..3)
+        .map(|i| draft(Platform::X, &format!("d {i}")))
+        .collect();
+    s.insert_posts(&queued, "test").await.unwrap();
+    s.insert_posts(&drafts, "test").await.unwrap();
+    let scheduled_only = PostFilter {
+        statuses: vec![PostStatus::Scheduled],
+        ..PostFilter::default()
+    };
+    let count =
+        |f: PostFilter, cap: u64| async move { s.count_posts_capped(&f, cap).await.unwrap() };
+    assert_eq!(count(scheduled_only.clone(), 6).await, Counted::Exact(5));
+    assert_eq!(
+        count(scheduled_only.clone(), 5).await,
+        Counted::Exact(5),
+        "at the cap: exact"
+    );
+    assert_eq!(
+        count(scheduled_only.clone(), 4).await,
+        Counted::MoreThan(4),
+        "one over"
+    );
+    assert_eq!(count(scheduled_only.clone(), 0).await, Counted::MoreThan(0));
+    assert_eq!(count(PostFilter::default(), 8).await, Counted::Exact(8));
+    assert_eq!(count(PostFilter::default(), 7).await, Counted::MoreThan(7));
+    assert_eq!(
+        count(PostFilter::default(), u64::MAX).await,
+        Counted::Exact(8)
+    );
+    let bluesky = PostFilter {
+        platform: Some(Platform::Bluesky),
+        ..PostFilter::default()
+    };
+    assert_eq!(count(bluesky.clone(), 0).await, Counted::Exact(0));
+    assert_eq!(count(bluesky, 10).await, Counted::Exact(0));
 }
 
 async fn accounts_upsert_by_platform_and_handle(t: &TestStore) {

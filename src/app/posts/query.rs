@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use super::super::accounts;
 use super::super::ctx::Ctx;
 use super::super::error::{AppError, AppResult};
-use super::super::text::preview;
+use super::super::text::{preview, thousands};
 use super::{PostSummary, scheduled_local};
 use crate::domain::{AccountId, GroupId, Platform, Post, PostContent, PostId, PostStatus};
-use crate::store::{Cursor, PageRequest, PostFilter};
+use crate::store::{Counted, Cursor, PageRequest, PostFilter};
 
 /// How many history entries `get_post` returns.
 const HISTORY_LIMIT: u32 = 100;
@@ -24,6 +24,10 @@ pub const PENDING: &[PostStatus] = &[
     PostStatus::Failed,
     PostStatus::NeedsReconcile,
 ];
+
+/// `list_pending` counts matching posts up to this many; beyond it the total is reported
+/// as "more than" (`10,000+`), so a page costs the same however large the queue grows.
+pub const TOTAL_CAP: u64 = 10_000;
 
 /// What `get_post` needs.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -301,17 +305,29 @@ pub struct PendingPage {
     pub posts: Vec<PostSummary>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
-    /// How many posts match the filters, over all pages.
+    /// How many posts match the filters, over all pages, counted up to 10,000. When
+    /// `total_exact` is false the count stopped there: more than `total` posts match.
     pub total: u64,
+    /// True when `total` is the exact count; false when more than `total` posts match.
+    pub total_exact: bool,
     /// The statuses listed.
     pub statuses: Vec<PostStatus>,
 }
 
 impl PendingPage {
+    /// The total as a person reads it: `1,234`, or `10,000+` when the count stopped at its cap.
+    pub fn total_text(&self) -> String {
+        let n = thousands(self.total);
+        if self.total_exact { n } else { format!("{n}+") }
+    }
+
     pub fn summary(&self) -> String {
         if self.posts.is_empty() {
             if self.total > 0 {
-                return format!("No more posts: all {} were on earlier pages.", self.total);
+                return format!(
+                    "No more posts: all {} were on earlier pages.",
+                    self.total_text()
+                );
             }
             if self.statuses == PENDING {
                 return "Nothing is queued and nothing needs attention.".into();
@@ -322,8 +338,12 @@ impl PendingPage {
         let mut s = format!(
             "{} of {} post{}:",
             self.posts.len(),
-            self.total,
-            if self.total == 1 { "" } else { "s" }
+            self.total_text(),
+            if self.total == 1 && self.total_exact {
+                ""
+            } else {
+                "s"
+            }
         );
         for p in &self.posts {
             s.push_str(&format!("\n- {}", p.line()));
@@ -389,11 +409,17 @@ pub async fn list_pending(cx: Ctx<'_>, input: ListPendingInput) -> AppResult<Pen
         .store
         .list_posts(&filter, &PageRequest { limit, after })
         .await?;
-    let total = cx.store.count_posts(&filter).await?;
+    // Every page counts (the total may change between pages), but only up to the cap: an
+    // exact count of a large queue would cost more than the page itself.
+    let (total, total_exact) = match cx.store.count_posts_capped(&filter, TOTAL_CAP).await? {
+        Counted::Exact(n) => (n, true),
+        Counted::MoreThan(cap) => (cap, false),
+    };
     Ok(PendingPage {
         posts: page.items.iter().map(PostSummary::of).collect(),
         next_cursor: page.next_cursor,
         total,
+        total_exact,
         statuses,
     })
 }
