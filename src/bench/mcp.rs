@@ -1,5 +1,5 @@
-//! MCP figures over real stdio: the real `psn serve` is spawned (the running binary, for
-//! `psn bench`) and spoken to in newline-delimited JSON-RPC, the way Claude Code does.
+//! MCP figures over real stdio: the real `psn serve` is spawned (`Options::exe`, the `psn`
+//! beside `psn-bench` by default) and spoken to in newline-delimited JSON-RPC, the way Claude Code does.
 //! Round trips are timed from just before the request is written to its answer's line
 //! arriving, so they include both pipes, rmcp, the use case and the database.
 

@@ -1,4 +1,8 @@
-//! `psn bench`: measures psn against the figures it promises (issue 7, BENCHMARKS.md).
+//! `psn-bench`: measures psn against the figures it promises (issue 7, BENCHMARKS.md).
+//!
+//! The harness is its own binary (`src/bin/psn-bench.rs`, CLI in `crate::cli::bench`), not a
+//! `psn` subcommand, so that the shipped `psn` leaves this module and `platforms::fake`
+//! (axum) out: nothing `psn`'s `main` calls reaches them.
 //!
 //! Every metric drives real code: the MCP figures spawn the real binary and speak
 //! JSON-RPC over its stdin/stdout; the publishing figures run the real scheduler and X
@@ -82,7 +86,7 @@ pub struct Options {
     pub runs: usize,
     /// The stores to measure; a metric skips the ones it does not apply to.
     pub databases: Vec<Database>,
-    /// The psn binary to drive over stdio (the running one, for `psn bench`).
+    /// The psn binary to spawn and measure (`psn` beside `psn-bench`, or `--psn FILE`).
     pub exe: PathBuf,
     /// A Postgres server URL the harness may create and drop its own database on.
     pub postgres_admin_url: String,
@@ -214,7 +218,7 @@ impl Row {
     }
 }
 
-/// Everything one `psn bench` invocation measured.
+/// Everything one `psn-bench` invocation measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub smoke: bool,

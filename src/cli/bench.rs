@@ -1,13 +1,21 @@
-//! `psn bench`: runs the benchmarks of `crate::bench` and prints their table (or JSON).
+//! `psn-bench` (its own binary, `src/bin/psn-bench.rs`): runs the benchmarks of
+//! `crate::bench` against a `psn` binary and prints their table (or JSON).
+//!
+//! The harness and the fake platform servers it publishes to live in their own binary so
+//! that the shipped `psn` does not carry them: nothing `psn`'s `main` reaches leads here,
+//! so the linker leaves this code, `platforms::fake` and axum out of it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::Args;
+use anyhow::Context;
+use clap::Parser;
 
 use crate::bench::{self, Database, Metric, Options, Report, Row, Target, Verdict};
 
-#[derive(Debug, Args)]
+/// Measure psn against its promised figures (BENCHMARKS.md) and print a table.
+#[derive(Debug, Parser)]
+#[command(name = "psn-bench", version)]
 pub struct BenchArgs {
     /// What to measure: one metric, or `all`.
     #[arg(value_enum)]
@@ -24,10 +32,23 @@ pub struct BenchArgs {
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// The `psn` binary to spawn and measure (default: `psn` beside this executable).
+    #[arg(long, value_name = "FILE")]
+    pub psn: Option<PathBuf>,
 }
 
 pub async fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
-    let exe = std::env::current_exe()?;
+    let exe = match &args.psn {
+        Some(path) => path.clone(),
+        None => beside_me()?,
+    };
+    let exe = std::fs::canonicalize(&exe).with_context(|| {
+        format!(
+            "no psn binary at {} (build it with `cargo build --release`, or name one with --psn)",
+            exe.display()
+        )
+    })?;
+    eprintln!("psn-bench: measuring {}", exe.display());
     let opts = Options {
         smoke: args.smoke,
         runs: args
@@ -56,8 +77,15 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// `psn` in the directory of the running `psn-bench` (where cargo puts both).
+fn beside_me() -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe().context("cannot find the running executable")?;
+    let dir = me.parent().unwrap_or(Path::new("."));
+    Ok(dir.join(format!("psn{}", std::env::consts::EXE_SUFFIX)))
+}
+
 /// `PSN_BENCH_DIR`, else `target/bench` beside a binary built by cargo, else a temp dir.
-fn work_dir(exe: &std::path::Path) -> PathBuf {
+fn work_dir(exe: &Path) -> PathBuf {
     if let Some(dir) = std::env::var_os("PSN_BENCH_DIR") {
         return PathBuf::from(dir);
     }

@@ -1,7 +1,7 @@
 //! The command line: clap definitions and one function per subcommand. This is the only
 //! layer that prints to stdout, and never while `psn serve` speaks MCP there.
 
-mod bench;
+pub mod bench;
 mod connect;
 mod doctor;
 mod ideas;
@@ -59,8 +59,6 @@ pub enum Command {
     Metrics(metrics::MetricsArgs),
     /// Conversations worth joining, scored against your strategy's pillars.
     Opportunities(opportunities::OpportunitiesArgs),
-    /// Measure psn against its promised figures (BENCHMARKS.md) and print a table.
-    Bench(bench::BenchArgs),
     /// Connect an account: `psn connect x`, `psn connect bluesky --handle NAME`.
     #[command(subcommand)]
     Connect(connect::ConnectCommand),
@@ -125,7 +123,6 @@ pub async fn run(cli: Cli, settings: Settings, warnings: Vec<String>) -> anyhow:
         Command::Init(args) => init::run(&args),
         Command::Metrics(args) => metrics::run(&settings, args).await,
         Command::Opportunities(args) => opportunities::run(&settings, args).await,
-        Command::Bench(args) => bench::run(&args).await,
         Command::Connect(command) => connect::run(&settings, command).await,
         Command::Keys(command) => connect::run_keys(&settings, command).await,
         Command::Scheduler(args) => scheduler::run(&settings, &args).await,

@@ -1,4 +1,4 @@
-//! `psn bench all --smoke` keeps the benchmark harness working: it must finish and print a
+//! `psn-bench all --smoke` keeps the benchmark harness working: it must finish and print a
 //! row for every metric. Timings are never asserted (smoke sizes are tiny and CI machines
 //! are shared); Postgres rows are skipped without `PSN_TEST_DATABASE_URL`, and the npm
 //! comparison is skipped where node or the registry is missing, each saying so.
@@ -14,18 +14,19 @@ fn bench_all_smoke_completes_and_prints_every_metric() {
     let admin = postgres
         .clone()
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:1/postgres".into());
-    let out = Command::new(env!("CARGO_BIN_EXE_psn"))
-        .args(["bench", "all", "--smoke"])
+    // psn-bench measures the psn cargo built beside it.
+    let out = Command::new(env!("CARGO_BIN_EXE_psn-bench"))
+        .args(["all", "--smoke"])
         .env("PSN_BENCH_POSTGRES_URL", &admin)
         .env("PSN_LOG", "warn")
         .output()
-        .expect("run psn bench");
+        .expect("run psn-bench");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("{stdout}");
     assert!(
         out.status.success(),
-        "psn bench all --smoke failed ({}):\n{stdout}\n{stderr}",
+        "psn-bench all --smoke failed ({}):\n{stdout}\n{stderr}",
         out.status
     );
     assert!(stdout.contains("SMOKE MODE"), "{stdout}");
