@@ -61,7 +61,7 @@ impl Running {
                 accounts: Arc::new(VaultAccounts::new(store.clone(), Some(vault.clone()))),
                 store,
                 platforms: Registry::new().with(Arc::new(client)),
-                settings: production_settings(&bdb.settings),
+                settings: bdb.settings.scheduler.clone(),
                 instance: format!("bench-{label}-{i}"),
             };
             let scheduler = Scheduler::new(ctx, cron::Registry::default());
@@ -81,16 +81,6 @@ impl Running {
         }
         Ok(claimed)
     }
-}
-
-/// The scheduler settings `psn scheduler` runs with: the configured ones, with in-flight
-/// publishes capped below the connection pool (as `scheduler::runtime` does).
-fn production_settings(settings: &crate::config::Settings) -> crate::config::SchedulerSettings {
-    let mut s = settings.scheduler.clone();
-    s.batch_size = s
-        .batch_size
-        .min(settings.database.max_connections.saturating_sub(2).max(1));
-    s
 }
 
 /// The stores for `instances` schedulers, opened once per metric and reused by every run
@@ -371,7 +361,7 @@ pub async fn throughput(opts: &Options, pg: &Postgres) -> anyhow::Result<Vec<Row
             }
             _ => String::new(),
         };
-        let batch = production_settings(&bdb.settings).batch_size;
+        let batch = bdb.settings.scheduler.batch_size;
         drop((store, stores));
         bdb.release_connections().await;
         bdb.keep();

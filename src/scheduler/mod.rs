@@ -10,6 +10,7 @@
 mod accounts;
 pub mod backoff;
 pub mod cron;
+mod group_commit;
 mod publish;
 mod reconcile;
 pub mod runtime;
@@ -137,6 +138,7 @@ impl Scheduler {
         let refill_at = (slots / 2).max(1);
         let mut last_housekeeping: Option<std::time::Instant> = None;
         let wake = ctx.store.wake_signal();
+        let commit = group_commit::GroupCommit::start(ctx.store.clone());
         let started = now();
         let mut tasks: JoinSet<()> = JoinSet::new();
         let mut summary = Summary::default();
@@ -214,7 +216,7 @@ impl Scheduler {
                         summary.claimed += leases.len();
                         claimed_now += leases.len();
                         for lease in leases {
-                            tasks.spawn(publish::attempt(ctx.clone(), lease));
+                            tasks.spawn(publish::attempt(ctx.clone(), commit.clone(), lease));
                         }
                     }
                     Err(e) => {

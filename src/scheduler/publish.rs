@@ -9,23 +9,25 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use super::backoff::next_run_at;
+use super::group_commit::GroupCommit;
 use super::{Blocked, Context};
 use crate::domain::{Post, now};
 use crate::platforms::{
     Credentials, PlatformClient, PlatformError, PublishRequest, Published, Witness,
 };
-use crate::store::{DynStore, Finish, Lease};
+use crate::store::{Finish, Lease};
 
-/// Records the witness for this lease; refuses once the lease is lost.
-struct StoreWitness {
-    store: DynStore,
-    lease: Lease,
+/// Records the witness for this lease (committed with other publishes' witnesses);
+/// refuses once the lease is lost.
+struct StoreWitness<'a> {
+    commit: &'a GroupCommit,
+    lease: &'a Lease,
 }
 
 #[async_trait]
-impl Witness for StoreWitness {
+impl Witness for StoreWitness<'_> {
     async fn request_sent(&self) -> Result<(), PlatformError> {
-        match self.store.witness(&self.lease, now()).await {
+        match self.commit.witness(self.lease).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(PlatformError::LeaseLost {
                 message:
@@ -51,10 +53,10 @@ pub(super) fn request_for(post: &Post) -> PublishRequest {
 }
 
 /// Runs one attempt to its fenced end. Never panics; every outcome is recorded.
-pub(super) async fn attempt(ctx: Arc<Context>, lease: Lease) {
+pub(super) async fn attempt(ctx: Arc<Context>, commit: GroupCommit, lease: Lease) {
     let post = lease.post.clone();
-    let finish = decide(&ctx, &lease).await;
-    match ctx.store.finish(&lease, &finish, now()).await {
+    let finish = decide(&ctx, &commit, &lease).await;
+    match commit.finish(&lease, finish).await {
         Ok(Some(stored)) => {
             info!(post = %stored.id, status = %stored.status, attempt = post.attempts, "publish attempt finished")
         }
@@ -67,7 +69,7 @@ pub(super) async fn attempt(ctx: Arc<Context>, lease: Lease) {
     }
 }
 
-async fn decide(ctx: &Context, lease: &Lease) -> Finish {
+async fn decide(ctx: &Context, commit: &GroupCommit, lease: &Lease) -> Finish {
     let post = &lease.post;
     let at = now();
     if let Some(due) = post.scheduled_at {
@@ -94,10 +96,7 @@ async fn decide(ctx: &Context, lease: &Lease) -> Finish {
         Err(Blocked(why)) => return Finish::Failed { error: why },
     };
     let request = request_for(post);
-    let witness = StoreWitness {
-        store: ctx.store.clone(),
-        lease: lease.clone(),
-    };
+    let witness = StoreWitness { commit, lease };
     let result = with_renewal(
         ctx,
         lease,

@@ -108,7 +108,7 @@ pub fn build(settings: &Settings, store: DynStore) -> Scheduler {
         accounts: Arc::new(VaultAccounts::new(store.clone(), vault)),
         store,
         platforms,
-        settings: scheduler_settings(settings),
+        settings: settings.scheduler.clone(),
         instance: settings
             .scheduler
             .instance
@@ -116,23 +116,6 @@ pub fn build(settings: &Settings, store: DynStore) -> Scheduler {
             .unwrap_or_else(default_instance),
     };
     Scheduler::new(ctx, jobs)
-}
-
-/// The scheduler's settings, with in-flight publishes capped below the pool size: each
-/// publish needs a connection for its witness and its finish, and a finish that times
-/// out waiting for one would leave an accepted post to the sweeper.
-fn scheduler_settings(settings: &Settings) -> crate::config::SchedulerSettings {
-    let mut s = settings.scheduler.clone();
-    let room = settings.database.max_connections.saturating_sub(2).max(1);
-    if s.batch_size > room {
-        info!(
-            batch_size = s.batch_size,
-            pool = settings.database.max_connections,
-            "in-flight publishes capped at {room}, below the connection pool"
-        );
-        s.batch_size = room;
-    }
-    s
 }
 
 /// Runs the scheduler inside `psn serve`; stop it with the returned [`Shutdown`].

@@ -13,6 +13,18 @@ pub trait Dialect: Database {
     /// (`BEGIN IMMEDIATE`), or two readers that both try to write deadlock and one fails.
     const BEGIN_WRITE: &'static str;
 
+    /// A durable commit, whatever the connection's default: the scheduler's witness,
+    /// which must survive a crash (even of the machine) before a request goes out.
+    /// Run on the connection before `BEGIN` (SQLite's safety level cannot change inside
+    /// a transaction), first thing inside it (Postgres's `SET LOCAL`), and on the
+    /// connection after the commit, to restore the default.
+    const DURABLE_COMMIT: [Option<&'static str>; 3];
+
+    /// Run first inside a transaction whose commit may return before it reaches the disk:
+    /// the claim and the finish, which the protocol recovers if a crash loses them (the
+    /// witness's flush makes the claim before it durable; a lost finish is reconciled).
+    const RELAXED_COMMIT: Option<&'static str>;
+
     /// Appended to the claim's inner `SELECT` so instances skip rows another holds.
     const SKIP_LOCKED: &'static str;
 

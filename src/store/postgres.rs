@@ -17,6 +17,9 @@ static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 impl Dialect for Postgres {
     const BACKEND: Backend = Backend::Postgres;
     const BEGIN_WRITE: &'static str = "BEGIN";
+    const DURABLE_COMMIT: [Option<&'static str>; 3] =
+        [None, Some("SET LOCAL synchronous_commit = on"), None];
+    const RELAXED_COMMIT: Option<&'static str> = Some("SET LOCAL synchronous_commit = off");
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     const NOTIFY_SQL: Option<&'static str> = Some("SELECT pg_notify('psn_wake', '')");
 

@@ -3,6 +3,7 @@
 //! `(id, locked_by, attempts, status = 'publishing')`, so an instance that lost its lease
 //! can never overwrite what the new holder did.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -137,7 +138,14 @@ pub trait SchedulerStore: Send + Sync {
 
     /// Records that the create request is about to be sent. `false`: the lease is lost
     /// or expired, and nothing may be sent.
-    async fn witness(&self, lease: &Lease, now: DateTime<Utc>) -> StoreResult<bool>;
+    async fn witness(&self, lease: &Lease, now: DateTime<Utc>) -> StoreResult<bool> {
+        let held = self.witness_many(std::slice::from_ref(lease), now).await?;
+        Ok(held.first().copied().unwrap_or(false))
+    }
+
+    /// [`witness`](Self::witness) for several leases in one transaction (one durable
+    /// commit): one answer per lease, in order.
+    async fn witness_many(&self, leases: &[Lease], now: DateTime<Utc>) -> StoreResult<Vec<bool>>;
 
     /// Extends a lease while a long upload runs. `false`: the lease is lost.
     async fn renew(&self, lease: &Lease, now: DateTime<Utc>, extend: Duration)
@@ -149,7 +157,19 @@ pub trait SchedulerStore: Send + Sync {
         lease: &Lease,
         finish: &Finish,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<Post>>;
+    ) -> StoreResult<Option<Post>> {
+        let done = [(lease.clone(), finish.clone())];
+        Ok(self.finish_many(&done, now).await?.pop().flatten())
+    }
+
+    /// [`finish`](Self::finish) for several attempts in one transaction (one durable
+    /// commit): one answer per attempt, in order. An attempt already finished is left
+    /// as it is (`None`), so a batch retried after an unclear commit changes nothing twice.
+    async fn finish_many(
+        &self,
+        done: &[(Lease, Finish)],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Option<Post>>>;
 
     /// Takes back expired leases: no request witnessed → scheduled; witnessed → needs_reconcile.
     async fn sweep_expired(&self, instance: &str, now: DateTime<Utc>) -> StoreResult<Vec<Swept>>;
@@ -218,6 +238,7 @@ where
     for<'r> PublishAttempt: FromRow<'r, DB::Row>,
     for<'r> CronRun: FromRow<'r, DB::Row>,
     for<'r> InstanceBeat: FromRow<'r, DB::Row>,
+    for<'r> (String,): FromRow<'r, DB::Row>,
     for<'r> (String, i64, Option<DateTime<Utc>>): FromRow<'r, DB::Row>,
     for<'r> (Option<DateTime<Utc>>, Option<DateTime<Utc>>): FromRow<'r, DB::Row>,
     usize: sqlx::ColumnIndex<DB::Row>,
@@ -237,6 +258,7 @@ where
             .begin_with(DB::BEGIN_WRITE)
             .await
             .map_err(db_err::<DB>)?;
+        Self::run_opt(&mut tx, DB::RELAXED_COMMIT).await?;
         let sql = format!(
             "UPDATE posts SET status = $1, attempts = attempts + 1, locked_by = $2, lease_until = $3, \
              version = version + 1, updated_at = $4 \
@@ -291,38 +313,79 @@ where
         Ok(leases)
     }
 
-    async fn witness(&self, lease: &Lease, now: DateTime<Utc>) -> StoreResult<bool> {
-        let mut tx = self
-            .pool
-            .begin_with(DB::BEGIN_WRITE)
-            .await
-            .map_err(db_err::<DB>)?;
-        // Touch the post under the fence (and an unexpired lease) so a concurrent sweeper
-        // either sees the witness or has already taken the post back.
-        let held = sqlx::query(
-            "UPDATE posts SET updated_at = $1 WHERE id = $2 AND locked_by = $3 AND attempts = $4 \
-             AND status = 'publishing' AND lease_until > $1",
-        )
-        .bind(now)
-        .bind(lease.post.id.as_str().to_owned())
-        .bind(lease.instance.clone())
-        .bind(lease.post.attempts)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err::<DB>)?;
-        if rows_affected::<DB>(held) == 0 {
-            return Ok(false);
+    async fn witness_many(&self, leases: &[Lease], now: DateTime<Utc>) -> StoreResult<Vec<bool>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
         }
-        sqlx::query(
-            "UPDATE publish_attempts SET request_sent_at = COALESCE(request_sent_at, $1) WHERE id = $2",
-        )
-        .bind(now)
-        .bind(lease.attempt_id.as_str().to_owned())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err::<DB>)?;
-        tx.commit().await.map_err(db_err::<DB>)?;
-        Ok(true)
+        // The one commit that must reach the disk before a request goes out.
+        let [before, inside, after] = DB::DURABLE_COMMIT;
+        let mut conn = self.pool.acquire().await.map_err(db_err::<DB>)?;
+        Self::run_opt(&mut conn, before).await?;
+        let held = async {
+            let mut tx = sqlx::Connection::begin_with(&mut *conn, DB::BEGIN_WRITE)
+                .await
+                .map_err(db_err::<DB>)?;
+            Self::run_opt(&mut tx, inside).await?;
+            // Touch each post under the fence (and an unexpired lease) so a concurrent sweeper
+            // either sees the witness or has already taken the post back.
+            let fence = (0..leases.len())
+                .map(|i| {
+                    let n = 3 * i + 2;
+                    format!("(id = ${n} AND locked_by = ${} AND attempts = ${})", n + 1, n + 2)
+                })
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let sql = format!(
+                "UPDATE posts SET updated_at = $1 WHERE status = 'publishing' AND lease_until > $1 \
+                 AND ({fence}) RETURNING id"
+            );
+            let mut touch = sqlx::query_as::<DB, (String,)>(AssertSqlSafe(sql)).bind(now);
+            for lease in leases {
+                touch = touch
+                    .bind(lease.post.id.as_str().to_owned())
+                    .bind(lease.instance.clone())
+                    .bind(lease.post.attempts);
+            }
+            let touched: HashSet<String> = touch
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err::<DB>)?
+                .into_iter()
+                .map(|(id,)| id)
+                .collect();
+            let held: Vec<bool> = leases
+                .iter()
+                .map(|l| touched.contains(l.post.id.as_str()))
+                .collect();
+            let sent: Vec<&Lease> = leases
+                .iter()
+                .zip(&held)
+                .filter_map(|(l, h)| h.then_some(l))
+                .collect();
+            if !sent.is_empty() {
+                let ids = (0..sent.len())
+                    .map(|i| format!("${}", i + 2))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
+                    "UPDATE publish_attempts SET request_sent_at = COALESCE(request_sent_at, $1) WHERE id IN ({ids})"
+                );
+                let mut mark = sqlx::query(AssertSqlSafe(sql)).bind(now);
+                for lease in sent {
+                    mark = mark.bind(lease.attempt_id.as_str().to_owned());
+                }
+                mark.execute(&mut *tx).await.map_err(db_err::<DB>)?;
+            }
+            tx.commit().await.map_err(db_err::<DB>)?;
+            Ok(held)
+        }
+        .await;
+        // A connection left at the stricter level only costs speed; closing it tidies up.
+        if let Err(e) = Self::run_opt(&mut conn, after).await {
+            tracing::warn!(error = %e, "could not restore the connection's commit mode; closing it");
+            conn.close_on_drop();
+        }
+        held
     }
 
     async fn renew(
@@ -346,89 +409,100 @@ where
         Ok(rows_affected::<DB>(done) == 1)
     }
 
-    async fn finish(
+    async fn finish_many(
         &self,
-        lease: &Lease,
-        finish: &Finish,
+        done: &[(Lease, Finish)],
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<Post>> {
-        let event = finish.event();
-        let to = transition(PostStatus::Publishing, event)?;
-        let (platform_id, url, published_at) = match finish {
-            Finish::Published {
-                platform_post_id,
-                url,
-                at,
-            } => (Some(platform_post_id.clone()), url.clone(), Some(*at)),
-            _ => (None, None, None),
-        };
-        let run_at = match finish {
-            Finish::Retry { run_at, .. } => Some(*run_at),
-            _ => lease.post.run_at,
-        };
+    ) -> StoreResult<Vec<Option<Post>>> {
+        if done.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self
             .pool
             .begin_with(DB::BEGIN_WRITE)
             .await
             .map_err(db_err::<DB>)?;
+        Self::run_opt(&mut tx, DB::RELAXED_COMMIT).await?;
         let sql = format!(
             "UPDATE posts SET status = $1, run_at = $2, locked_by = NULL, lease_until = NULL, \
              platform_post_id = COALESCE($3, platform_post_id), platform_url = COALESCE($4, platform_url), \
              published_at = COALESCE($5, published_at), last_error = $6, version = version + 1, updated_at = $7 \
              WHERE id = $8 AND locked_by = $9 AND attempts = $10 AND status = 'publishing' RETURNING {POST_COLUMNS}"
         );
-        let row: Option<PostRow> = sqlx::query_as(AssertSqlSafe(sql))
-            .bind(to.as_str().to_owned())
-            .bind(run_at)
-            .bind(platform_id.clone())
-            .bind(url)
-            .bind(published_at)
-            .bind(finish.error().map(str::to_owned))
+        let mut out = Vec::with_capacity(done.len());
+        let mut due_able = false;
+        for (lease, finish) in done {
+            let event = finish.event();
+            let to = transition(PostStatus::Publishing, event)?;
+            let (platform_id, url, published_at) = match finish {
+                Finish::Published {
+                    platform_post_id,
+                    url,
+                    at,
+                } => (Some(platform_post_id.clone()), url.clone(), Some(*at)),
+                _ => (None, None, None),
+            };
+            let run_at = match finish {
+                Finish::Retry { run_at, .. } => Some(*run_at),
+                _ => lease.post.run_at,
+            };
+            let row: Option<PostRow> = sqlx::query_as(AssertSqlSafe(sql.as_str()))
+                .bind(to.as_str().to_owned())
+                .bind(run_at)
+                .bind(platform_id.clone())
+                .bind(url)
+                .bind(published_at)
+                .bind(finish.error().map(str::to_owned))
+                .bind(now)
+                .bind(lease.post.id.as_str().to_owned())
+                .bind(lease.instance.clone())
+                .bind(lease.post.attempts)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err::<DB>)?;
+            let attempt_status = if row.is_some() {
+                finish.attempt_status()
+            } else {
+                "lease_lost"
+            };
+            // Not an attempt a finish already ended: a second finish of the same attempt
+            // (a batch retried after a commit whose answer was lost) changes nothing. A
+            // late finish after the sweeper's still records what the holder learned.
+            sqlx::query(
+                "UPDATE publish_attempts SET status = $1, finished_at = $2, platform_post_id = $3, error = $4 \
+                 WHERE id = $5 AND status IN ('in_flight', 'lease_expired')",
+            )
+            .bind(attempt_status.to_owned())
             .bind(now)
-            .bind(lease.post.id.as_str().to_owned())
-            .bind(lease.instance.clone())
-            .bind(lease.post.attempts)
-            .fetch_optional(&mut *tx)
+            .bind(platform_id)
+            .bind(finish.error().map(str::to_owned))
+            .bind(lease.attempt_id.as_str().to_owned())
+            .execute(&mut *tx)
             .await
             .map_err(db_err::<DB>)?;
-        let attempt_status = if row.is_some() {
-            finish.attempt_status()
-        } else {
-            "lease_lost"
-        };
-        sqlx::query(
-            "UPDATE publish_attempts SET status = $1, finished_at = $2, platform_post_id = $3, error = $4 WHERE id = $5",
-        )
-        .bind(attempt_status.to_owned())
-        .bind(now)
-        .bind(platform_id)
-        .bind(finish.error().map(str::to_owned))
-        .bind(lease.attempt_id.as_str().to_owned())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err::<DB>)?;
-        let Some(row) = row else {
-            tx.commit().await.map_err(db_err::<DB>)?;
-            return Ok(None);
-        };
-        let post = Post::try_from(row)?;
-        let mut detail =
-            serde_json::json!({ "from": "publishing", "to": to, "attempt": lease.post.attempts });
-        if let Some(e) = finish.error() {
-            detail["error"] = e.into();
+            let Some(row) = row else {
+                out.push(None);
+                continue;
+            };
+            let post = Post::try_from(row)?;
+            let mut detail = serde_json::json!({ "from": "publishing", "to": to, "attempt": lease.post.attempts });
+            if let Some(e) = finish.error() {
+                detail["error"] = e.into();
+            }
+            if let Finish::Retry { run_at, .. } = finish {
+                detail["run_at"] = serde_json::json!(run_at);
+            }
+            insert_audit::<DB>(
+                &mut tx,
+                &lease.instance,
+                event.name(),
+                post.id.as_str(),
+                detail,
+            )
+            .await?;
+            due_able |= to == PostStatus::Scheduled;
+            out.push(Some(post));
         }
-        if let Finish::Retry { run_at, .. } = finish {
-            detail["run_at"] = serde_json::json!(run_at);
-        }
-        insert_audit::<DB>(
-            &mut tx,
-            &lease.instance,
-            event.name(),
-            post.id.as_str(),
-            detail,
-        )
-        .await?;
-        let due_able = to == PostStatus::Scheduled;
         if due_able {
             Self::notify_in_tx(&mut tx).await?;
         }
@@ -436,7 +510,7 @@ where
         if due_able {
             self.wake_local();
         }
-        Ok(Some(post))
+        Ok(out)
     }
 
     async fn sweep_expired(&self, instance: &str, now: DateTime<Utc>) -> StoreResult<Vec<Swept>> {

@@ -50,7 +50,19 @@ impl<DB: Dialect> SqlStore<DB> {
         for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
         DB::Arguments: IntoArguments<DB>,
     {
-        if let Some(sql) = DB::NOTIFY_SQL {
+        Self::run_opt(conn, DB::NOTIFY_SQL).await
+    }
+
+    /// Runs one of the dialect's optional statements (`None`: nothing to do here).
+    pub(super) async fn run_opt(
+        conn: &mut DB::Connection,
+        sql: Option<&'static str>,
+    ) -> StoreResult<()>
+    where
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+        DB::Arguments: IntoArguments<DB>,
+    {
+        if let Some(sql) = sql {
             sqlx::query(sql).execute(conn).await.map_err(db_err::<DB>)?;
         }
         Ok(())

@@ -12,6 +12,14 @@ static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 impl Dialect for Sqlite {
     const BACKEND: Backend = Backend::Sqlite;
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    // Connections run `synchronous = NORMAL` (WAL): commits survive a crash of psn but
+    // not of the machine, except the witness's.
+    const DURABLE_COMMIT: [Option<&'static str>; 3] = [
+        Some("PRAGMA synchronous = FULL"),
+        None,
+        Some("PRAGMA synchronous = NORMAL"),
+    ];
+    const RELAXED_COMMIT: Option<&'static str> = None;
     // SQLite has one writer at a time; the claim's UPDATE holds the write lock.
     const SKIP_LOCKED: &'static str = "";
     // One process owns a SQLite file's scheduler; the in-process Notify is enough.

@@ -17,6 +17,7 @@ mod opportunities;
 mod pending_total;
 mod platforms;
 mod scheduler;
+mod scheduler_batch;
 mod scheduler_jobs;
 mod scheduler_many;
 mod store_analytics;

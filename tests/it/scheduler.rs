@@ -82,7 +82,7 @@ fn scheduler(t: &TestStore, adapter: &Scripted) -> Scheduler {
 }
 
 /// A post scheduled (through the status machine) for `at`.
-async fn scheduled_post(t: &TestStore, text: &str, at: DateTime<Utc>, max_attempts: i64) -> Post {
+pub(crate) async fn scheduled_post(t: &TestStore, text: &str, at: DateTime<Utc>, max_attempts: i64) -> Post {
     let draft = NewPost {
         group_id: GroupId::new(),
         platform: Platform::X,
@@ -155,7 +155,7 @@ async fn first_publish_call(adapter: &Scripted) {
 }
 
 /// The statuses of a post's publish attempts, oldest first.
-async fn attempt_statuses(t: &TestStore, post: &Post) -> Vec<String> {
+pub(crate) async fn attempt_statuses(t: &TestStore, post: &Post) -> Vec<String> {
     let attempts = t.store.list_attempts(&post.id).await.unwrap();
     attempts.into_iter().map(|a| a.status).collect()
 }
@@ -166,7 +166,7 @@ async fn audit_actions(t: &TestStore, post: &Post) -> Vec<String> {
     history.into_iter().map(|e| e.action).collect()
 }
 
-async fn get(t: &TestStore, post: &Post) -> Post {
+pub(crate) async fn get(t: &TestStore, post: &Post) -> Post {
     t.store.get_post(&post.id).await.unwrap()
 }
 
@@ -420,7 +420,7 @@ async fn unknown_outcome_that_cannot_be_checked_fails_without_reposting(t: &Test
     assert_eq!(adapter.publish_calls(), 1);
 }
 
-async fn claim_one(t: &TestStore, instance: &str, lease: Duration) -> psn::store::Lease {
+pub(crate) async fn claim_one(t: &TestStore, instance: &str, lease: Duration) -> psn::store::Lease {
     let mut leases = t
         .store
         .claim_due(instance, now(), lease, 10, new_publish_key)
