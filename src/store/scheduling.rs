@@ -3,7 +3,7 @@
 //! `(id, locked_by, attempts, status = 'publishing')`, so an instance that lost its lease
 //! can never overwrite what the new holder did.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,12 +11,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::types::Json;
-use sqlx::{AssertSqlSafe, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
+use sqlx::{
+    AssertSqlSafe, Decode, Encode, Executor, FromRow, IntoArguments, Pool, QueryBuilder, Type,
+};
 use tokio::sync::Notify;
 
 use super::dialect::Dialect;
 use super::rows::{POST_COLUMNS, PostRow};
-use super::sql::{SqlStore, db_err, insert_audit};
+use super::sql::{NewAudit, SqlStore, db_err, insert_audit, insert_audits};
 use super::{StoreError, StoreResult};
 use crate::domain::{AttemptId, Post, PostEvent, PostId, PostStatus, transition};
 
@@ -275,40 +277,62 @@ where
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err::<DB>)?;
+        // Keys, attempts and audit entries for the whole batch: three statements, not
+        // three per post.
         let mut leases = Vec::with_capacity(rows.len());
+        let mut new_keys = Vec::new();
         for row in rows {
             let mut post = Post::try_from(row)?;
             if post.publish_key.is_none() {
                 let key = new_key(&post);
-                sqlx::query("UPDATE posts SET publish_key = $1 WHERE id = $2")
-                    .bind(key.clone())
-                    .bind(post.id.as_str().to_owned())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err::<DB>)?;
+                new_keys.push((post.id.as_str().to_owned(), key.clone()));
                 post.publish_key = Some(key);
             }
-            let attempt_id = AttemptId::new();
-            sqlx::query(
-                "INSERT INTO publish_attempts (id, post_id, attempt, instance, status, claimed_at) \
-                 VALUES ($1, $2, $3, $4, 'in_flight', $5)",
-            )
-            .bind(attempt_id.as_str().to_owned())
-            .bind(post.id.as_str().to_owned())
-            .bind(post.attempts)
-            .bind(instance.to_owned())
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err::<DB>)?;
-            let detail = serde_json::json!({ "from": "scheduled", "to": to, "attempt": post.attempts, "lease_until": lease_until });
-            insert_audit::<DB>(&mut tx, instance, "claim", post.id.as_str(), detail).await?;
             leases.push(Lease {
                 post,
-                attempt_id,
+                attempt_id: AttemptId::new(),
                 instance: instance.to_owned(),
             });
         }
+        if leases.is_empty() {
+            tx.commit().await.map_err(db_err::<DB>)?;
+            return Ok(leases);
+        }
+        if !new_keys.is_empty() {
+            let mut qb = QueryBuilder::<DB>::new("UPDATE posts SET publish_key = CASE id");
+            for (id, key) in &new_keys {
+                qb.push(" WHEN ").push_bind(id.clone());
+                qb.push(" THEN ").push_bind(key.clone());
+            }
+            qb.push(" END WHERE id IN (");
+            let mut ids = qb.separated(", ");
+            for (id, _) in new_keys {
+                ids.push_bind(id);
+            }
+            qb.push(")");
+            qb.build().execute(&mut *tx).await.map_err(db_err::<DB>)?;
+        }
+        let mut qb = QueryBuilder::<DB>::new(
+            "INSERT INTO publish_attempts (id, post_id, attempt, instance, status, claimed_at) ",
+        );
+        qb.push_values(&leases, |mut row, l| {
+            row.push_bind(l.attempt_id.as_str().to_owned())
+                .push_bind(l.post.id.as_str().to_owned())
+                .push_bind(l.post.attempts)
+                .push_bind(instance.to_owned())
+                .push("'in_flight'")
+                .push_bind(now);
+        });
+        qb.build().execute(&mut *tx).await.map_err(db_err::<DB>)?;
+        let audits = leases
+            .iter()
+            .map(|l| NewAudit {
+                action: "claim".into(),
+                subject: l.post.id.as_str().to_owned(),
+                detail: serde_json::json!({ "from": "scheduled", "to": to, "attempt": l.post.attempts, "lease_until": lease_until }),
+            })
+            .collect();
+        insert_audits::<DB>(&mut tx, instance, audits).await?;
         tx.commit().await.map_err(db_err::<DB>)?;
         Ok(leases)
     }
@@ -431,6 +455,7 @@ where
         );
         let mut out = Vec::with_capacity(done.len());
         let mut due_able = false;
+        let mut audits: BTreeMap<&str, Vec<NewAudit>> = BTreeMap::new();
         for (lease, finish) in done {
             let event = finish.event();
             let to = transition(PostStatus::Publishing, event)?;
@@ -492,16 +517,19 @@ where
             if let Finish::Retry { run_at, .. } = finish {
                 detail["run_at"] = serde_json::json!(run_at);
             }
-            insert_audit::<DB>(
-                &mut tx,
-                &lease.instance,
-                event.name(),
-                post.id.as_str(),
-                detail,
-            )
-            .await?;
+            audits
+                .entry(lease.instance.as_str())
+                .or_default()
+                .push(NewAudit {
+                    action: event.name().to_owned(),
+                    subject: post.id.as_str().to_owned(),
+                    detail,
+                });
             due_able |= to == PostStatus::Scheduled;
             out.push(Some(post));
+        }
+        for (actor, entries) in audits {
+            insert_audits::<DB>(&mut tx, actor, entries).await?;
         }
         if due_able {
             Self::notify_in_tx(&mut tx).await?;

@@ -587,17 +587,49 @@ where
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
     for<'q> Json<serde_json::Value>: Encode<'q, DB> + Type<DB>,
 {
-    sqlx::query(
-        "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(now())
-    .bind(actor.to_owned())
-    .bind(action.to_owned())
-    .bind(subject.to_owned())
-    .bind(Json(detail))
-    .execute(conn)
-    .await
-    .map_err(db_err::<DB>)?;
+    let entry = NewAudit {
+        action: action.to_owned(),
+        subject: subject.to_owned(),
+        detail,
+    };
+    insert_audits::<DB>(conn, actor, vec![entry]).await
+}
+
+/// One audit entry of a batch written by one actor.
+pub(super) struct NewAudit {
+    pub action: String,
+    pub subject: String,
+    pub detail: serde_json::Value,
+}
+
+/// Several audit entries in one statement (a batch of claims or finishes).
+pub(super) async fn insert_audits<DB>(
+    conn: &mut DB::Connection,
+    actor: &str,
+    entries: Vec<NewAudit>,
+) -> StoreResult<()>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'q> Json<serde_json::Value>: Encode<'q, DB> + Type<DB>,
+{
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let at = now();
+    let mut qb =
+        QueryBuilder::<DB>::new("INSERT INTO audit_log (at, actor, action, subject, detail) ");
+    qb.push_values(entries, |mut row, e| {
+        row.push_bind(at)
+            .push_bind(actor.to_owned())
+            .push_bind(e.action)
+            .push_bind(e.subject)
+            .push_bind(Json(e.detail));
+    });
+    qb.build().execute(conn).await.map_err(db_err::<DB>)?;
     Ok(())
 }
 
