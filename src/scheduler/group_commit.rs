@@ -6,13 +6,17 @@
 //! and what arrives while a commit is in flight goes in the next one.
 //!
 //! The protocol is unchanged: a caller still sends nothing until its own witness has
-//! committed, and every finish is still fenced row by row. If a batch fails, each request
-//! in it is retried on its own, so one bad row cannot sink the others.
+//! committed, and every finish is still fenced row by row. A publish hands its finish over
+//! and frees its slot at once (the post stays `publishing` under this instance's lease
+//! until the finish commits, so nothing else can take it); the scheduler waits for the
+//! writers before it stops. If a batch fails, each request in it is retried on its own, so
+//! one bad row cannot sink the others.
 
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
-use tracing::warn;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
 
 use crate::domain::{Post, now};
 use crate::store::{DynStore, Finish, Lease, StoreError, StoreResult};
@@ -29,7 +33,11 @@ const FINISH_RETRIES: [Duration; 3] = [
 ];
 
 type WitnessRequest = (Lease, oneshot::Sender<StoreResult<bool>>);
-type FinishRequest = (Lease, Finish, oneshot::Sender<StoreResult<Option<Post>>>);
+enum FinishRequest {
+    Finish(Box<(Lease, Finish)>),
+    /// Answered once everything queued before it is committed.
+    Barrier(oneshot::Sender<()>),
+}
 
 /// The handle publishes use; the writers stop once every handle is dropped.
 #[derive(Clone)]
@@ -38,14 +46,28 @@ pub(super) struct GroupCommit {
     finish: mpsc::UnboundedSender<FinishRequest>,
 }
 
+/// The running writers: [`Writers::wait`] once every [`GroupCommit`] handle is dropped.
+pub(super) struct Writers(Vec<JoinHandle<()>>);
+
+impl Writers {
+    /// Waits until every queued witness and finish is committed (or given up on).
+    pub(super) async fn wait(self) {
+        for writer in self.0 {
+            let _ = writer.await;
+        }
+    }
+}
+
 impl GroupCommit {
     /// Starts the two writers on the current runtime.
-    pub(super) fn start(store: DynStore) -> Self {
+    pub(super) fn start(store: DynStore) -> (Self, Writers) {
         let (witness, witness_rx) = mpsc::unbounded_channel();
         let (finish, finish_rx) = mpsc::unbounded_channel();
-        tokio::spawn(witness_writer(store.clone(), witness_rx));
-        tokio::spawn(finish_writer(store, finish_rx));
-        GroupCommit { witness, finish }
+        let writers = vec![
+            tokio::spawn(witness_writer(store.clone(), witness_rx)),
+            tokio::spawn(finish_writer(store, finish_rx)),
+        ];
+        (GroupCommit { witness, finish }, Writers(writers))
     }
 
     /// [`SchedulerStore::witness`](crate::store::SchedulerStore::witness), committed with
@@ -58,14 +80,25 @@ impl GroupCommit {
         rx.await.map_err(|_| stopped())?
     }
 
-    /// [`SchedulerStore::finish`](crate::store::SchedulerStore::finish), committed with
-    /// whatever other finishes are waiting.
-    pub(super) async fn finish(&self, lease: &Lease, finish: Finish) -> StoreResult<Option<Post>> {
+    /// Queues the attempt's [`SchedulerStore::finish`](crate::store::SchedulerStore::finish),
+    /// committed with whatever other finishes are waiting; the writer logs the outcome.
+    pub(super) fn finish(&self, lease: Lease, finish: Finish) {
+        let request = FinishRequest::Finish(Box::new((lease, finish)));
+        if let Err(mpsc::error::SendError(FinishRequest::Finish(lost))) = self.finish.send(request)
+        {
+            // Only after the writers stopped: the lease sweeper settles the post.
+            warn!(post = %lost.0.post.id, "{}", stopped());
+        }
+    }
+}
+
+impl GroupCommit {
+    /// Waits until every finish queued so far is committed (or given up on).
+    pub(super) async fn settled(&self) {
         let (tx, rx) = oneshot::channel();
-        self.finish
-            .send((lease.clone(), finish, tx))
-            .map_err(|_| stopped())?;
-        rx.await.map_err(|_| stopped())?
+        if self.finish.send(FinishRequest::Barrier(tx)).is_ok() {
+            let _ = rx.await;
+        }
     }
 }
 
@@ -101,20 +134,49 @@ async fn witness_writer(store: DynStore, mut rx: mpsc::UnboundedReceiver<Witness
 async fn finish_writer(store: DynStore, mut rx: mpsc::UnboundedReceiver<FinishRequest>) {
     let mut queue = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut queue, MAX_BATCH).await > 0 {
-        let (done, answers): (Vec<(Lease, Finish)>, Vec<_>) = queue
-            .drain(..)
-            .map(|(lease, finish, answer)| ((lease, finish), answer))
-            .unzip();
-        match store.finish_many(&done, now()).await {
-            Ok(stored) => {
-                for (answer, stored) in answers.into_iter().zip(stored) {
-                    let _ = answer.send(Ok(stored));
-                }
+        let mut done = Vec::with_capacity(queue.len());
+        let mut barriers = Vec::new();
+        for request in queue.drain(..) {
+            match request {
+                FinishRequest::Finish(one) => done.push(*one),
+                FinishRequest::Barrier(answer) => barriers.push(answer),
             }
-            Err(e) => {
-                warn!(error = %e, batch = done.len(), "recording a batch of publish outcomes failed; recording them one by one");
-                finish_one_by_one(&store, done, answers).await;
+        }
+        record(&store, done).await;
+        for answer in barriers {
+            let _ = answer.send(());
+        }
+    }
+}
+
+async fn record(store: &DynStore, done: Vec<(Lease, Finish)>) {
+    if done.is_empty() {
+        return;
+    }
+    match store.finish_many(&done, now()).await {
+        Ok(stored) => {
+            for ((lease, _), stored) in done.iter().zip(stored) {
+                log_outcome(lease, Ok(stored));
             }
+        }
+        Err(e) => {
+            warn!(error = %e, batch = done.len(), "recording a batch of publish outcomes failed; recording them one by one");
+            finish_one_by_one(store, done).await;
+        }
+    }
+}
+
+fn log_outcome(lease: &Lease, stored: StoreResult<Option<Post>>) {
+    let attempt = lease.post.attempts;
+    match stored {
+        Ok(Some(post)) => {
+            info!(post = %post.id, status = %post.status, attempt, "publish attempt finished")
+        }
+        Ok(None) => {
+            warn!(post = %lease.post.id, attempt, "lease lost before the outcome was recorded; the new holder decides")
+        }
+        Err(e) => {
+            warn!(post = %lease.post.id, error = %e, "could not record the publish outcome; the lease sweeper will take the post back")
         }
     }
 }
@@ -122,26 +184,20 @@ async fn finish_writer(store: DynStore, mut rx: mpsc::UnboundedReceiver<FinishRe
 /// Each finish on its own, the failed ones tried again after a pause: the platform has
 /// answered, and losing its answer would leave the post to the sweeper and a
 /// reconciliation.
-async fn finish_one_by_one(
-    store: &DynStore,
-    done: Vec<(Lease, Finish)>,
-    answers: Vec<oneshot::Sender<StoreResult<Option<Post>>>>,
-) {
-    let mut pending: Vec<_> = done.into_iter().zip(answers).collect();
+async fn finish_one_by_one(store: &DynStore, done: Vec<(Lease, Finish)>) {
+    let mut pending = done;
     let mut pauses = FINISH_RETRIES.iter();
     loop {
         let mut failed = Vec::new();
-        for ((lease, finish), answer) in pending {
+        for (lease, finish) in pending {
             match store.finish(&lease, &finish, now()).await {
-                Ok(stored) => {
-                    let _ = answer.send(Ok(stored));
-                }
-                Err(e) => failed.push(((lease, finish), answer, e)),
+                Ok(stored) => log_outcome(&lease, Ok(stored)),
+                Err(e) => failed.push((lease, finish, e)),
             }
         }
         let Some(pause) = pauses.next().filter(|_| !failed.is_empty()) else {
-            for (_, answer, e) in failed {
-                let _ = answer.send(Err(e));
+            for (lease, _, e) in failed {
+                log_outcome(&lease, Err(e));
             }
             return;
         };
@@ -152,7 +208,7 @@ async fn finish_one_by_one(
         tokio::time::sleep(*pause).await;
         pending = failed
             .into_iter()
-            .map(|(done, answer, _)| (done, answer))
+            .map(|(lease, finish, _)| (lease, finish))
             .collect();
     }
 }

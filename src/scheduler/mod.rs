@@ -138,7 +138,7 @@ impl Scheduler {
         let refill_at = (slots / 2).max(1);
         let mut last_housekeeping: Option<std::time::Instant> = None;
         let wake = ctx.store.wake_signal();
-        let commit = group_commit::GroupCommit::start(ctx.store.clone());
+        let (commit, writers) = group_commit::GroupCommit::start(ctx.store.clone());
         let started = now();
         let mut tasks: JoinSet<()> = JoinSet::new();
         let mut summary = Summary::default();
@@ -231,6 +231,7 @@ impl Scheduler {
             if once && claimed_now == 0 {
                 // Drained: wait for what is in flight, then stop.
                 while tasks.join_next().await.is_some() {}
+                commit.settled().await;
                 if self.nothing_due_now().await {
                     break;
                 }
@@ -257,6 +258,9 @@ impl Scheduler {
             }
         }
         self.drain(tasks).await;
+        // Outcomes handed over but not yet committed are recorded before the loop returns.
+        drop(commit);
+        writers.wait().await;
         info!(instance = %ctx.instance, ?summary, "scheduler stopped");
         Ok(summary)
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tracing::{info, warn};
+use tracing::warn;
 
 use super::backoff::next_run_at;
 use super::group_commit::GroupCommit;
@@ -52,21 +52,11 @@ pub(super) fn request_for(post: &Post) -> PublishRequest {
     }
 }
 
-/// Runs one attempt to its fenced end. Never panics; every outcome is recorded.
+/// Runs one attempt and hands its outcome to the group commit, which records it with a
+/// fenced update. Never panics; every outcome is recorded.
 pub(super) async fn attempt(ctx: Arc<Context>, commit: GroupCommit, lease: Lease) {
-    let post = lease.post.clone();
     let finish = decide(&ctx, &commit, &lease).await;
-    match commit.finish(&lease, finish).await {
-        Ok(Some(stored)) => {
-            info!(post = %stored.id, status = %stored.status, attempt = post.attempts, "publish attempt finished")
-        }
-        Ok(None) => {
-            warn!(post = %post.id, attempt = post.attempts, "lease lost before the outcome was recorded; the new holder decides")
-        }
-        Err(e) => {
-            warn!(post = %post.id, error = %e, "could not record the publish outcome; the lease sweeper will take the post back")
-        }
-    }
+    commit.finish(lease, finish);
 }
 
 async fn decide(ctx: &Context, commit: &GroupCommit, lease: &Lease) -> Finish {
