@@ -82,7 +82,12 @@ fn scheduler(t: &TestStore, adapter: &Scripted) -> Scheduler {
 }
 
 /// A post scheduled (through the status machine) for `at`.
-pub(crate) async fn scheduled_post(t: &TestStore, text: &str, at: DateTime<Utc>, max_attempts: i64) -> Post {
+pub(crate) async fn scheduled_post(
+    t: &TestStore,
+    text: &str,
+    at: DateTime<Utc>,
+    max_attempts: i64,
+) -> Post {
     let draft = NewPost {
         group_id: GroupId::new(),
         platform: Platform::X,

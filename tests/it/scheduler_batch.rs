@@ -78,7 +78,10 @@ async fn a_batch_of_finishes_is_fenced_row_by_row(t: &TestStore) {
         Some(PostStatus::Published)
     );
     assert!(stored[1].is_none(), "the lost lease is fenced out");
-    assert_eq!(get(t, &kept).await.platform_post_id.as_deref(), Some("x-kept"));
+    assert_eq!(
+        get(t, &kept).await.platform_post_id.as_deref(),
+        Some("x-kept")
+    );
     let lost_now = get(t, &lost).await;
     assert_eq!(
         (lost_now.status, lost_now.platform_post_id),
