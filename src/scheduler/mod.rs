@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
-pub use accounts::{Blocked, CredentialSource};
+pub use accounts::{Blocked, CredentialSource, NoCredentials};
 pub use vault_accounts::VaultAccounts;
 
 use crate::config::SchedulerSettings;

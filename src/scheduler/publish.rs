@@ -10,7 +10,7 @@ use tracing::warn;
 
 use super::backoff::next_run_at;
 use super::group_commit::GroupCommit;
-use super::{Blocked, Context};
+use super::{Blocked, Context, NoCredentials};
 use crate::domain::{Post, now};
 use crate::platforms::{
     Credentials, PlatformClient, PlatformError, PublishRequest, Published, Witness,
@@ -83,7 +83,17 @@ async fn decide(ctx: &Context, commit: &GroupCommit, lease: &Lease) -> Finish {
     };
     let creds = match ctx.accounts.credentials(post).await {
         Ok(c) => c,
-        Err(Blocked(why)) => return Finish::Failed { error: why },
+        Err(NoCredentials::Blocked(Blocked(why))) => return Finish::Failed { error: why },
+        Err(NoCredentials::Unavailable(why)) => {
+            return classify(
+                ctx,
+                post,
+                PlatformError::Retryable {
+                    message: format!("psn could not read the account: {why}"),
+                    retry_after: None,
+                },
+            );
+        }
     };
     let request = request_for(post);
     let witness = StoreWitness { commit, lease };

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 use super::publish::request_for;
-use super::{Blocked, Context};
+use super::{Blocked, Context, NoCredentials};
 use crate::domain::{Post, PostEvent, now};
 use crate::platforms::{Found, PlatformError};
 
@@ -87,7 +87,8 @@ async fn ask(ctx: &Context, post: &Post) -> Outcome {
     }
     let creds = match ctx.accounts.credentials(post).await {
         Ok(c) => c,
-        Err(Blocked(why)) => return Outcome::CannotTell(why),
+        Err(NoCredentials::Blocked(Blocked(why))) => return Outcome::CannotTell(why),
+        Err(NoCredentials::Unavailable(why)) => return Outcome::Later(why),
     };
     match client.find(&creds, &request_for(post)).await {
         Ok(Found::Yes(p)) => Outcome::Found(p.platform_post_id, p.url),

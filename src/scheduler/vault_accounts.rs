@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{Blocked, CredentialSource};
+use super::{Blocked, CredentialSource, NoCredentials};
 use crate::domain::{Account, AccountStatus, Post, now};
 use crate::platforms::Credentials;
-use crate::store::DynStore;
+use crate::store::{DynStore, StoreError};
 use crate::vault::Vault;
 
 pub struct VaultAccounts {
@@ -23,30 +23,34 @@ impl VaultAccounts {
     }
 
     /// The account a post goes out on: its own, or the only one connected on its platform.
-    async fn account_for(&self, post: &Post) -> Result<Account, Blocked> {
+    async fn account_for(&self, post: &Post) -> Result<Account, NoCredentials> {
         let platform = post.platform;
         if let Some(id) = &post.account_id {
-            return self
-                .store
-                .get_account(id)
-                .await
-                .map_err(|e| Blocked(format!("cannot read account {id}: {e}")));
+            return self.store.get_account(id).await.map_err(|e| match e {
+                StoreError::NotFound { .. } => Blocked(format!(
+                    "account {id} no longer exists: connect one with `psn connect {platform}`, set it with update_post, then retry_post"
+                ))
+                .into(),
+                e => NoCredentials::Unavailable(format!("cannot read account {id}: {e}")),
+            });
         }
         let all = self
             .store
             .list_accounts()
             .await
-            .map_err(|e| Blocked(format!("cannot read accounts: {e}")))?;
+            .map_err(|e| NoCredentials::Unavailable(format!("cannot read accounts: {e}")))?;
         let mut on_platform: Vec<Account> =
             all.into_iter().filter(|a| a.platform == platform).collect();
         match on_platform.len() {
             0 => Err(Blocked(format!(
                 "no {platform} account is connected: run `psn connect {platform}`, then retry_post"
-            ))),
+            ))
+            .into()),
             1 => Ok(on_platform.remove(0)),
             n => Err(Blocked(format!(
                 "{n} {platform} accounts are connected and the post names none: set its account with update_post, then retry_post"
-            ))),
+            ))
+            .into()),
         }
     }
 
@@ -59,10 +63,10 @@ impl VaultAccounts {
 
 #[async_trait]
 impl CredentialSource for VaultAccounts {
-    async fn credentials(&self, post: &Post) -> Result<Credentials, Blocked> {
+    async fn credentials(&self, post: &Post) -> Result<Credentials, NoCredentials> {
         let account = self.account_for(post).await?;
         if account.status != AccountStatus::Active {
-            return Err(Blocked(format!(
+            return Err(NoCredentials::Blocked(Blocked(format!(
                 "the {} account @{} needs reconnecting ({}): run `psn connect {}`, then retry_post",
                 account.platform,
                 account.handle,
@@ -71,15 +75,19 @@ impl CredentialSource for VaultAccounts {
                     .as_deref()
                     .unwrap_or("the platform refused its tokens"),
                 account.platform
-            )));
+            ))));
         }
-        self.vault()?
+        Ok(self
+            .vault()?
             .open_account(&account)
-            .map_err(|e| Blocked(e.to_string()))
+            .map_err(|e| Blocked(e.to_string()))?)
     }
 
     async fn save_refreshed(&self, post: &Post, creds: &Credentials) -> Result<(), Blocked> {
-        let mut account = self.account_for(post).await?;
+        let mut account = self
+            .account_for(post)
+            .await
+            .map_err(|e| Blocked(e.to_string()))?;
         account.credentials = Some(self.vault()?.seal_credentials(
             &account.id,
             account.platform,

@@ -38,6 +38,7 @@ both_stores!(
     lease_expiry_after_sending_needs_reconcile,
     a_lost_lease_cannot_finish_or_witness,
     a_post_without_credentials_fails_with_the_fix,
+    an_unreadable_account_is_retried_not_failed,
     cron_ticks_run_once_across_instances,
     scheduling_wakes_a_sleeping_scheduler,
     shutdown_lets_in_flight_work_finish,
@@ -517,6 +518,28 @@ async fn a_post_without_credentials_fails_with_the_fix(t: &TestStore) {
     let p = get(t, &post).await;
     assert_eq!(p.status, PostStatus::Failed);
     assert!(p.last_error.unwrap().contains("psn connect x"));
+    assert_eq!(adapter.publish_calls(), 0);
+}
+
+async fn an_unreadable_account_is_retried_not_failed(t: &TestStore) {
+    let adapter = Scripted::new();
+    let accounts = TestAccounts {
+        unavailable: Some("cannot read accounts: database is locked".into()),
+        ..TestAccounts::default()
+    };
+    let post = scheduled_post(t, "database hiccup", now(), 5).await;
+    scheduler_with(t, &adapter, accounts, settings(), "test-1")
+        .run_once()
+        .await
+        .unwrap();
+    let p = get(t, &post).await;
+    assert_eq!(
+        p.status,
+        PostStatus::Scheduled,
+        "a database hiccup is not the post's fault"
+    );
+    assert!(p.run_at.unwrap() > now(), "retried with back-off");
+    assert!(p.last_error.unwrap().contains("could not read the account"));
     assert_eq!(adapter.publish_calls(), 0);
 }
 

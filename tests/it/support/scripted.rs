@@ -11,7 +11,7 @@ use psn::domain::{Platform, Post};
 use psn::platforms::{
     Credentials, Found, PlatformClient, PlatformError, PublishRequest, Published, Witness,
 };
-use psn::scheduler::{Blocked, CredentialSource};
+use psn::scheduler::{Blocked, CredentialSource, NoCredentials};
 
 /// What one publish call does.
 #[derive(Debug, Clone)]
@@ -174,13 +174,18 @@ pub struct TestAccounts {
     pub reauth: Arc<Mutex<Vec<String>>>,
     /// When set, every post is blocked with this reason.
     pub blocked: Option<String>,
+    /// When set, reading any account fails as a database outage would.
+    pub unavailable: Option<String>,
 }
 
 #[async_trait]
 impl CredentialSource for TestAccounts {
-    async fn credentials(&self, _post: &Post) -> Result<Credentials, Blocked> {
+    async fn credentials(&self, _post: &Post) -> Result<Credentials, NoCredentials> {
         if let Some(why) = &self.blocked {
-            return Err(Blocked(why.clone()));
+            return Err(Blocked(why.clone()).into());
+        }
+        if let Some(why) = &self.unavailable {
+            return Err(NoCredentials::Unavailable(why.clone()));
         }
         let saved = self.saved.lock().unwrap().last().cloned();
         Ok(Credentials {
