@@ -405,13 +405,15 @@ pub async fn list_pending(cx: Ctx<'_>, input: ListPendingInput) -> AppResult<Pen
         from: input.from,
         to: input.to,
     };
-    let page = cx
-        .store
-        .list_posts(&filter, &PageRequest { limit, after })
-        .await?;
     // Every page counts (the total may change between pages), but only up to the cap: an
-    // exact count of a large queue would cost more than the page itself.
-    let (total, total_exact) = match cx.store.count_posts_capped(&filter, TOTAL_CAP).await? {
+    // exact count of a large queue would cost more than the page itself. The page and the
+    // count are independent reads, so they run side by side on two connections.
+    let request = PageRequest { limit, after };
+    let (page, counted) = tokio::try_join!(
+        cx.store.list_posts(&filter, &request),
+        cx.store.count_posts_capped(&filter, TOTAL_CAP),
+    )?;
+    let (total, total_exact) = match counted {
         Counted::Exact(n) => (n, true),
         Counted::MoreThan(cap) => (cap, false),
     };
