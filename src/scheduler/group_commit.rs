@@ -90,9 +90,7 @@ impl GroupCommit {
             warn!(post = %lost.0.post.id, "{}", stopped());
         }
     }
-}
 
-impl GroupCommit {
     /// Waits until every finish queued so far is committed (or given up on).
     pub(super) async fn settled(&self) {
         let (tx, rx) = oneshot::channel();
@@ -184,8 +182,7 @@ fn log_outcome(lease: &Lease, stored: StoreResult<Option<Post>>) {
 /// Each finish on its own, the failed ones tried again after a pause: the platform has
 /// answered, and losing its answer would leave the post to the sweeper and a
 /// reconciliation.
-async fn finish_one_by_one(store: &DynStore, done: Vec<(Lease, Finish)>) {
-    let mut pending = done;
+async fn finish_one_by_one(store: &DynStore, mut pending: Vec<(Lease, Finish)>) {
     let mut pauses = FINISH_RETRIES.iter();
     loop {
         let mut failed = Vec::new();
