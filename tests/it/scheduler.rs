@@ -707,8 +707,11 @@ async fn an_idle_scheduler_sleeps_instead_of_spinning(t: &TestStore) {
         summary.reconciled, 0,
         "reconciliation waits for the settle delay"
     );
+    // A spinning loop (its shortest sleep is 5 ms) would take ~300 turns here. The bound
+    // leaves room for wake-ups from other tests: on Postgres they share one database, so
+    // their NOTIFYs reach this scheduler too.
     assert!(
-        summary.turns <= 6,
+        summary.turns <= 20,
         "the loop spun {} times in 1.5 s while nothing was due",
         summary.turns
     );
